@@ -1,0 +1,1 @@
+"""MAAC audio captioning pipeline."""

@@ -1,0 +1,128 @@
+"""Subcommands of the data layer: synth, download, extract, manifest, config check, summary."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from maac.config import load_config
+from maac.data import clotho
+from maac.data.download import download
+from maac.data.extract import extract_7z
+from maac.data.manifest import build_manifest, write_manifest
+from maac.cli.summary import summarize
+from maac.data.synth import SPLITS, synthesize
+from maac.errors import MaacError
+
+
+def _parse_clips(text: str) -> dict[str, int]:
+    """``development=N,validation=N,evaluation=N`` -> {split: N}."""
+    clips: dict[str, int] = {}
+    for item in text.split(","):
+        split, _, count = item.partition("=")
+        if split.strip() not in SPLITS or not count.strip().isdigit():
+            raise argparse.ArgumentTypeError(
+                f"{item!r}: expected SPLIT=N with SPLIT one of {', '.join(SPLITS)}"
+            )
+        clips[split.strip()] = int(count)
+    return clips
+
+
+def _synth(args: argparse.Namespace) -> None:
+    counts = synthesize(args.out_dir, args.clips, args.seconds, args.seed)
+    print(f"wrote {sum(counts.values())} clips ({counts}) to {args.out_dir}")
+
+
+def _download_clotho(args: argparse.Namespace) -> None:
+    zenodo = load_config(args.config)["dataset"].get("zenodo")
+    if zenodo is None:
+        raise MaacError(f"{args.config}: dataset.zenodo is not set; use config/config.yaml")
+    clotho.fetch(args.out_dir, zenodo["url"], zenodo["files"], only=args.only)
+    print(f"Clotho is ready in {args.out_dir}")
+
+
+def _download_panns(args: argparse.Namespace) -> None:
+    pretrained = load_config(args.config)["pretrained"]
+    download(pretrained["url"], args.out_path, pretrained["md5"])
+    print(f"PANNs checkpoint ready: {args.out_path}")
+
+
+def _download_url(args: argparse.Namespace) -> None:
+    download(args.url, args.out_path, args.md5)
+
+
+def _extract(args: argparse.Namespace) -> None:
+    count = extract_7z(args.archive, args.out_dir, strip=args.strip)
+    print(f"extracted {count} files to {args.out_dir}")
+
+
+def _manifest(args: argparse.Namespace) -> None:
+    clips = build_manifest(args.split, args.captions, args.audio_dir)
+    write_manifest(clips, args.out)
+    print(f"{args.split}: {len(clips)} clips -> {args.out}")
+
+
+def _config_check(args: argparse.Namespace) -> None:
+    for path in args.files:
+        load_config(path)
+        print(f"{path}: valid")
+
+
+def _summary(args: argparse.Namespace) -> None:
+    print(summarize(load_config(args.config)))
+
+
+def register(sub: Any, default_config: Path) -> None:
+    """Add this layer's subcommands to the ``maac`` parser."""
+    p = sub.add_parser("synth", help="write a deterministic synthetic dataset in Clotho's layout")
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--clips", type=_parse_clips, default={"development": 60, "validation": 20,
+                                               "evaluation": 20},
+        help="clips per split, e.g. development=60,validation=20,evaluation=20",
+    )
+    p.add_argument("--seconds", type=float, default=10.0,
+                   help="mean clip length in seconds (each clip varies by +-25%%)")
+    p.set_defaults(handler=_synth)
+
+    dl = sub.add_parser("download", help="download Clotho or the PANNs checkpoint (md5-checked)")
+    what = dl.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = what.add_parser("clotho", help="Clotho v2.1 from Zenodo: CSVs and extracted audio")
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--config", type=Path, default=default_config)
+    p.add_argument("--only", action="append", metavar="FILE",
+                   help="fetch only this file of dataset.zenodo.files (repeatable)")
+    p.set_defaults(handler=_download_clotho)
+    p = what.add_parser("panns", help="the PANNs ResNet38 checkpoint")
+    p.add_argument("out_path", type=Path)
+    p.add_argument("--config", type=Path, default=default_config)
+    p.set_defaults(handler=_download_panns)
+    p = what.add_parser("url", help="any URL, checked against an md5 sum")
+    p.add_argument("url")
+    p.add_argument("out_path", type=Path)
+    p.add_argument("--md5", required=True)
+    p.set_defaults(handler=_download_url)
+
+    p = sub.add_parser("extract", help="safely extract a 7z archive into a folder")
+    p.add_argument("archive", type=Path)
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--strip", help="top-level folder of the archive to strip")
+    p.set_defaults(handler=_extract)
+
+    p = sub.add_parser("manifest", help="match a split's caption CSV to its audio files")
+    p.add_argument("--split", required=True, choices=SPLITS)
+    p.add_argument("--captions", required=True, type=Path, help="clotho_captions_{split}.csv")
+    p.add_argument("--audio-dir", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(handler=_manifest)
+
+    p = sub.add_parser("config", help="validate config files against the schema")
+    p.add_argument("action", choices=["check"])
+    p.add_argument("files", nargs="+", type=Path)
+    p.set_defaults(handler=_config_check)
+
+    p = sub.add_parser("summary", help="print where the results are and the tables so far")
+    p.add_argument("--config", type=Path, default=default_config)
+    p.set_defaults(handler=_summary)

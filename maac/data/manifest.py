@@ -1,0 +1,126 @@
+"""The manifest: (split, file_name) -> audio path and 5 captions, for real and synthetic data.
+
+Clips are keyed by split and name together, never by name alone: real Clotho reuses a few file
+names across splits for different clips. CSV names are matched to files on disk exactly first,
+then HTML-unescaped (Clotho's CSVs keep entities such as ``&amp;``); names that match no file
+fail with the list of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+from maac.atomic import atomic_file
+from maac.errors import MaacError
+
+N_CAPTIONS = 5
+CAPTION_COLUMNS = [f"caption_{i}" for i in range(1, N_CAPTIONS + 1)]
+MANIFEST_COLUMNS = ["split", "file_name", "audio_path", *CAPTION_COLUMNS]
+
+
+class ManifestError(MaacError):
+    """A caption CSV or audio folder that does not form a valid manifest."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    split: str
+    file_name: str  # as written in the caption CSV
+    audio_path: Path
+    captions: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.split, self.file_name)
+
+
+def _names(items: list[str], max_items: int = 10) -> str:
+    shown = ", ".join(repr(x) for x in items[:max_items])
+    more = f" and {len(items) - max_items} more" if len(items) > max_items else ""
+    return shown + more
+
+
+def read_captions(path: Path | str) -> list[tuple[str, tuple[str, ...]]]:
+    """Rows of a Clotho caption CSV as (file_name, 5 captions), checked for completeness."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: caption CSV not found")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        missing = [c for c in ["file_name", *CAPTION_COLUMNS] if c not in header]
+        if missing:
+            raise ManifestError(
+                f"{path}: missing column(s) {missing}; a Clotho caption CSV has the header "
+                "file_name,caption_1,...,caption_5"
+            )
+        rows: list[tuple[str, tuple[str, ...]]] = []
+        seen: set[str] = set()
+        for line, row in enumerate(reader, start=2):
+            name = (row["file_name"] or "").strip()
+            if not name:
+                raise ManifestError(f"{path}, line {line}: empty file_name")
+            if name in seen:
+                raise ManifestError(f"{path}, line {line}: file_name {name!r} appears twice")
+            seen.add(name)
+            captions = tuple((row[c] or "").strip() for c in CAPTION_COLUMNS)
+            empty = [c for c, text in zip(CAPTION_COLUMNS, captions, strict=True) if not text]
+            if empty:
+                raise ManifestError(
+                    f"{path}, line {line} ({name!r}): empty {', '.join(empty)}; every clip needs "
+                    f"{N_CAPTIONS} captions"
+                )
+            rows.append((name, captions))
+    return rows
+
+
+def build_manifest(split: str, captions_csv: Path | str, audio_dir: Path | str) -> list[Clip]:
+    """Match a split's caption rows to its WAV files (exact name first, then HTML-unescaped)."""
+    audio_dir = Path(audio_dir)
+    if not audio_dir.is_dir():
+        raise ManifestError(f"{audio_dir}: audio folder of split {split!r} not found")
+    on_disk = {p.name for p in audio_dir.iterdir() if p.is_file()}
+    clips: list[Clip] = []
+    unmatched: list[str] = []
+    for name, captions in read_captions(captions_csv):
+        disk = name if name in on_disk else html.unescape(name)
+        if disk not in on_disk:
+            unmatched.append(name)
+            continue
+        clips.append(Clip(split, name, audio_dir / disk, captions))
+    if unmatched:
+        raise ManifestError(
+            f"{captions_csv}: {len(unmatched)} caption row(s) have no WAV in {audio_dir}: "
+            f"{_names(unmatched)}; re-extract the audio or fix the CSV"
+        )
+    return clips
+
+
+def write_manifest(clips: list[Clip], path: Path | str) -> None:
+    """Write clips as a manifest CSV (atomically)."""
+    with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        for clip in clips:
+            writer.writerow([clip.split, clip.file_name, clip.audio_path.as_posix(), *clip.captions])
+
+
+def read_manifest(path: Path | str) -> dict[tuple[str, str], Clip]:
+    """A manifest CSV as {(split, file_name): Clip}."""
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found; run the manifest step first")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ManifestError(f"{path}: missing column(s) {missing}; regenerate the manifest")
+        clips = [
+            Clip(row["split"], row["file_name"], Path(row["audio_path"]),
+                 tuple(row[c] for c in CAPTION_COLUMNS))
+            for row in reader
+        ]
+    return {clip.key: clip for clip in clips}

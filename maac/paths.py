@@ -1,0 +1,33 @@
+"""Where every artifact lives, relative to the repository root (the Snakefile uses these too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA = Path("data")
+RESULTS = Path("results")
+
+
+def raw_dir(dataset: str) -> Path:
+    """Downloaded or synthesised dataset in Clotho's layout: {split}/*.wav + caption CSVs."""
+    return DATA / "raw" / dataset
+
+
+def captions_csv(dataset: str, split: str) -> Path:
+    return raw_dir(dataset) / f"clotho_captions_{split}.csv"
+
+
+def audio_dir(dataset: str, split: str) -> Path:
+    return raw_dir(dataset) / split
+
+
+def manifest_csv(dataset: str, split: str) -> Path:
+    return DATA / "manifest" / dataset / f"{split}.csv"
+
+
+def pretrained_checkpoint(file: str) -> Path:
+    return DATA / "pretrained" / file
+
+
+def run_dir(run: str) -> Path:
+    return RESULTS / run
