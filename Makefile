@@ -1,0 +1,29 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Each creates .venv on first use and installs the project into it; the install is redone only
+# when pyproject.toml changes (the stamp file records the last install).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV)/bin)
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: demo test lint
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[dev]'
+	@touch $@
+
+demo: $(STAMP)
+	snakemake --cores all --configfile config/demo.yaml
+	@echo
+	maac summary --config config/demo.yaml
+
+test: $(STAMP)
+	pytest
+
+lint: $(STAMP)
+	ruff check .
+	snakemake --lint

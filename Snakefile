@@ -1,0 +1,32 @@
+"""MAAC on Clotho v2.1: the pipeline from dataset to the paper's tables.
+
+Run `snakemake --cores all` (the paper, config/config.yaml) or
+`snakemake --cores all --configfile config/demo.yaml` (synthetic demo). The config is validated
+against workflow/schemas/config.schema.yaml before any rule is built.
+"""
+
+from snakemake.utils import min_version
+
+from maac.config import validate_config
+
+min_version("9.0")
+
+
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
+
+
+validate_config(
+    config, ", ".join(str(p) for p in workflow.config_settings.configfiles) or "config"
+)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True
