@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from maac.cli.summary import summarize
 from maac.config import load_config
 from maac.data import clotho
 from maac.data.download import download
 from maac.data.extract import extract_7z
 from maac.data.manifest import build_manifest, write_manifest
-from maac.cli.summary import summarize
 from maac.data.synth import SPLITS, synthesize
 from maac.errors import MaacError
 

@@ -1,0 +1,60 @@
+"""Shared fixtures: repository paths, a tiny demo config, and an environment for subprocesses."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CLOTHO_REF = SHARED / "data" / "clotho_v2.1"
+
+needs_shared = pytest.mark.skipif(
+    not CLOTHO_REF.is_dir(), reason=f"real Clotho reference data not present at {CLOTHO_REF}"
+)
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def cli_env() -> dict[str, str]:
+    """The environment for subprocesses: this interpreter's bin/ (maac, snakemake) on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def load_yaml(path: Path) -> dict:
+    with path.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+@pytest.fixture
+def demo_config() -> dict:
+    return load_yaml(REPO / "config" / "demo.yaml")
+
+
+@pytest.fixture
+def paper_config() -> dict:
+    return load_yaml(REPO / "config" / "config.yaml")
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path, demo_config: dict) -> Path:
+    """The demo config shrunk to seconds of work, written to tmp_path/tiny.yaml."""
+    demo_config["run"] = "tiny"
+    demo_config["dataset"]["name"] = "tiny"
+    demo_config["dataset"]["synth"].update(
+        clips={"development": 6, "validation": 4, "evaluation": 4}, seconds=2.0
+    )
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(demo_config), encoding="utf-8")
+    return path
