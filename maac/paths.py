@@ -31,3 +31,13 @@ def pretrained_checkpoint(file: str) -> Path:
 
 def run_dir(run: str) -> Path:
     return RESULTS / run
+
+
+def features_h5(dataset: str, split: str) -> Path:
+    """Log-mel frames of every clip of a split (HDF5)."""
+    return DATA / "features" / dataset / f"{split}.h5"
+
+
+def text_dir(dataset: str) -> Path:
+    """Vocabulary, keyword table, encoded captions and keyword labels of a dataset."""
+    return DATA / "text" / dataset
