@@ -15,6 +15,7 @@ def uses_pretrained():
 
 def all_targets():
     targets = [str(paths.manifest_csv(DATASET, split)) for split in SPLITS]
+    targets += [str(paths.features_h5(DATASET, split)) for split in SPLITS]
     if config["dataset"]["source"] == "zenodo":  # metadata CSVs too: the full record
         targets += [str(paths.raw_dir(DATASET) / n) for n in config["dataset"]["zenodo"]["files"]]
     if uses_pretrained():
@@ -30,3 +31,8 @@ def manifest_inputs(wildcards):
         str(paths.captions_csv(DATASET, wildcards.split)),
         str(paths.audio_dir(DATASET, wildcards.split)),
     ]
+
+
+def cli_flags(section):
+    """A config section as command-line flags: {"n_fft": 1024} -> "--n-fft 1024"."""
+    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in section.items())

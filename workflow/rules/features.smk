@@ -1,0 +1,18 @@
+"""Audio layer: PANNs' log-mel front end, one HDF5 file per dataset split."""
+
+
+rule features:
+    input:
+        manifest=str(paths.manifest_csv(DATASET, "{split}")),
+    output:
+        str(paths.features_h5(DATASET, "{split}")),
+    params:
+        frontend=cli_flags(config["audio"]),
+    threads: workflow.cores
+    conda:
+        MAAC_ENV
+    log:
+        f"{LOGS}/features/{{split}}.log",
+    shell:
+        "maac features --manifest {input.manifest:q} --out {output:q} --workers {threads}"
+        " {params.frontend} 2>&1 | tee {log:q}"
