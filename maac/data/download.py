@@ -20,7 +20,9 @@ from maac.errors import MaacError
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # hashing block
+NET_CHUNK = 64 << 10  # network block: a dropped connection loses at most this much
+RETRY_STATUS = {429, 500, 502, 503, 504}  # temporary server answers, retried like a drop
 
 
 class DownloadError(MaacError):
@@ -45,12 +47,14 @@ def _fetch_once(url: str, part: Path, timeout: float) -> None:
         if r.status_code == 200 and have:
             log.info("%s: server ignored the range request; starting over", url)
             have = 0
+        elif r.status_code in RETRY_STATUS:
+            raise requests.ConnectionError(f"HTTP {r.status_code} {r.reason} (temporary)")
         elif r.status_code not in (200, 206):
             raise DownloadError(f"{url}: HTTP {r.status_code} {r.reason}")
         expected = r.headers.get("Content-Length")
         got = 0
         with part.open("ab" if have else "wb") as f:
-            for block in r.iter_content(CHUNK):
+            for block in r.iter_content(NET_CHUNK):
                 f.write(block)
                 got += len(block)
         if expected is not None and got != int(expected):

@@ -7,6 +7,7 @@ extracts into a temporary folder that is renamed onto the target only when compl
 
 from __future__ import annotations
 
+import lzma
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -41,6 +42,15 @@ def extract_7z(archive: Path | str, out_dir: Path | str, strip: str | None = Non
     if not py7zr.is_7zfile(archive):
         raise ExtractError(f"{archive}: not a 7z archive (truncated or wrong file?); delete it "
                            "and download again")
+    try:
+        return _extract(archive, out_dir, strip)
+    except (py7zr.exceptions.ArchiveError, lzma.LZMAError, EOFError) as err:
+        raise ExtractError(
+            f"{archive}: damaged 7z archive ({err}); delete it and download again"
+        ) from err
+
+
+def _extract(archive: Path, out_dir: Path, strip: str | None) -> int:
     with py7zr.SevenZipFile(archive, mode="r") as z:
         infos = z.list()
         for info in infos:
