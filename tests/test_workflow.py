@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import shutil
 import subprocess
 from pathlib import Path
 
+import py7zr
 import pytest
 import yaml
 
+from maac.audio.feature_store import FeatureStore
+from maac.data.synth import SPLITS, synthesize
 from tests.conftest import REPO
+from tests.helpers_http import http_server_fixture  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +87,49 @@ def test_misspelt_key_stops_snakemake_with_its_path(
                        cli_env, check=False)
     assert result.returncode != 0
     assert f"{tiny_config}: unknown key 'dataset.synth.secnds'" in result.stderr + result.stdout
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_clotho_dag_downloads_extracts_and_extracts_features(
+    tmp_path: Path, http_server, paper_config: dict, cli_env: dict[str, str]
+) -> None:
+    """The Clotho config's real rules against a local Zenodo stand-in serving Clotho's files."""
+    clips = {"development": 5, "validation": 4, "evaluation": 4}
+    source = tmp_path / "source"
+    synthesize(source, clips, seconds=1.5, seed=2, progress=False)
+    files = {}
+    for split in SPLITS:
+        archive = http_server.root / f"clotho_audio_{split}.7z"
+        with py7zr.SevenZipFile(archive, "w") as z:
+            for wav in sorted((source / split).iterdir()):
+                z.write(wav, f"{split}/{wav.name}")
+        for kind in ("captions", "metadata"):
+            shutil.copy(source / f"clotho_{kind}_{split}.csv", http_server.root)
+    for path in http_server.root.iterdir():
+        files[path.name] = _md5(path)
+    checkpoint = http_server.root / "ResNet38_mAP=0.434.pth"
+    checkpoint.write_bytes(b"stand-in checkpoint bytes")
+    config = paper_config
+    config["dataset"]["zenodo"] = {"url": http_server.template, "files": files}
+    config["pretrained"].update(url=http_server.url("ResNet38_mAP%3D0.434.pth"),
+                                md5=_md5(checkpoint))
+    configfile = tmp_path / "clotho-local.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    work = tmp_path / "work"
+    work.mkdir()
+
+    snakemake(["--cores", "2", "--configfile", str(configfile)], work, cli_env)
+
+    assert sorted(r.name for r in http_server.requests) == sorted(
+        [*files, "ResNet38_mAP=0.434.pth"])
+    for split, n in clips.items():
+        assert len(list((work / "data/raw/clotho" / split).glob("*.wav"))) == n
+        store = FeatureStore(work / "data/features/clotho" / f"{split}.h5")
+        assert len(store) == n and store.attrs["sample_rate"] == 32000
+    assert (work / "data/pretrained/ResNet38_mAP=0.434.pth").read_bytes() == checkpoint.read_bytes()
+    again = snakemake(["--cores", "2", "--configfile", str(configfile)], work, cli_env)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert len(http_server.requests) == len(files) + 1

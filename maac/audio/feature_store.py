@@ -71,6 +71,7 @@ def write_features(
 
     out = Path(out)
     n_mels = int(audio_cfg["n_mels"])
+    workers = max(1, min(workers, len(clips) // batch))  # starting processes costs seconds
     pool = (
         mp.get_context("spawn").Pool(workers, _init_worker, (audio_cfg,)) if workers > 1 else None
     )

@@ -6,13 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from maac.cli.summary import summarize
 from maac.config import load_config
 from maac.data import clotho
 from maac.data.download import download
 from maac.data.extract import extract_7z
-from maac.data.manifest import build_manifest, write_manifest
-from maac.data.synth import SPLITS, synthesize
+from maac.data.manifest import SPLITS, build_manifest, write_manifest
 from maac.errors import MaacError
 
 
@@ -30,6 +28,8 @@ def _parse_clips(text: str) -> dict[str, int]:
 
 
 def _synth(args: argparse.Namespace) -> None:
+    from maac.data.synth import synthesize  # signal code (scipy) is imported only when used
+
     counts = synthesize(args.out_dir, args.clips, args.seconds, args.seed)
     print(f"wrote {sum(counts.values())} clips ({counts}) to {args.out_dir}")
 
@@ -70,6 +70,8 @@ def _config_check(args: argparse.Namespace) -> None:
 
 
 def _summary(args: argparse.Namespace) -> None:
+    from maac.cli.summary import summarize
+
     print(summarize(load_config(args.config)))
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from maac.atomic import atomic_file
 from maac.errors import MaacError
 
+SPLITS = ("development", "validation", "evaluation")  # Clotho's split names
 N_CAPTIONS = 5
 CAPTION_COLUMNS = [f"caption_{i}" for i in range(1, N_CAPTIONS + 1)]
 MANIFEST_COLUMNS = ["split", "file_name", "audio_path", *CAPTION_COLUMNS]
@@ -105,7 +106,8 @@ def write_manifest(clips: list[Clip], path: Path | str) -> None:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(MANIFEST_COLUMNS)
         for clip in clips:
-            writer.writerow([clip.split, clip.file_name, clip.audio_path.as_posix(), *clip.captions])
+            row = [clip.split, clip.file_name, clip.audio_path.as_posix(), *clip.captions]
+            writer.writerow(row)
 
 
 def read_manifest(path: Path | str) -> dict[tuple[str, str], Clip]:

@@ -66,7 +66,8 @@ def rain(n: int, sr: int, rng: Rng) -> np.ndarray:
     drops = np.zeros(n)
     count = int(n / sr * rng.uniform(40, 90))
     drops[rng.integers(0, n, count)] = rng.uniform(0.5, 1.5, count)
-    ring = np.exp(-_t(int(0.004 * sr), sr) * 900) * np.sin(2 * np.pi * 3000 * _t(int(0.004 * sr), sr))
+    t = _t(int(0.004 * sr), sr)
+    ring = np.exp(-t * 900) * np.sin(2 * np.pi * 3000 * t)
     return hiss + np.convolve(drops, ring)[:n]
 
 
@@ -177,7 +178,8 @@ SOUND_TYPES: tuple[SoundType, ...] = (
     SoundType("bell", bell, ("a bell", "a church bell", "a small bell", "a metal bell"),
               ("rings", "is ringing", "chimes", "tolls"),
               ("the ringing of a bell", "a bell chiming", "bell chimes")),
-    SoundType("siren", siren, ("a siren", "an emergency siren", "a police siren", "an ambulance siren"),
+    SoundType("siren", siren,
+              ("a siren", "an emergency siren", "a police siren", "an ambulance siren"),
               ("wails", "is wailing", "sounds", "blares"),
               ("a wailing siren", "the sound of a siren", "a siren blaring")),
     SoundType("rain", rain, ("rain", "heavy rain", "light rain", "the rain"),
@@ -204,7 +206,8 @@ SOUND_TYPES: tuple[SoundType, ...] = (
     SoundType("dripping", dripping, ("water", "a tap", "a leaky faucet", "a pipe"),
               ("drips", "is dripping", "drips slowly", "leaks drop by drop"),
               ("dripping water", "the drip of a tap", "water drops")),
-    SoundType("alarm", alarm, ("an alarm", "an alarm clock", "a smoke alarm", "an electronic alarm"),
+    SoundType("alarm", alarm,
+              ("an alarm", "an alarm clock", "a smoke alarm", "an electronic alarm"),
               ("beeps", "is beeping", "goes off", "beeps repeatedly"),
               ("a beeping alarm", "the beeping of an alarm", "alarm beeps")),
     SoundType("thunder", thunder, ("thunder", "distant thunder", "loud thunder", "a storm"),

@@ -21,10 +21,10 @@ import soundfile as sf
 
 from maac.atomic import atomic_dir
 from maac.data.captions import Segment, describe
+from maac.data.manifest import SPLITS
 from maac.data.sounds import SOUND_TYPES, SoundType
 
 SAMPLE_RATE = 44_100
-SPLITS = ("development", "validation", "evaluation")
 CAPTION_HEADER = ["file_name"] + [f"caption_{i}" for i in range(1, 6)]
 METADATA_HEADER = [
     "file_name", "keywords", "sound_id", "sound_link", "start_end_samples", "manufacturer",
