@@ -8,7 +8,7 @@ rule features:
         str(paths.features_h5(DATASET, "{split}")),
     params:
         frontend=cli_flags(config["audio"]),
-    threads: workflow.cores
+    threads: 16  # Snakemake lowers it to --cores when fewer
     conda:
         MAAC_ENV
     log:
