@@ -25,6 +25,7 @@ validate_config(
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/text.smk"
 
 
 rule all:

@@ -13,6 +13,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CLOTHO_REF = SHARED / "data" / "clotho_v2.1"
 
+# Offline NLTK data for the tests (the guide's rule: NLTK_DATA points at shared/nltk_data here).
+if "NLTK_DATA" not in os.environ and (SHARED / "nltk_data").is_dir():
+    os.environ["NLTK_DATA"] = str(SHARED / "nltk_data")
+
 needs_shared = pytest.mark.skipif(
     not CLOTHO_REF.is_dir(), reason=f"real Clotho reference data not present at {CLOTHO_REF}"
 )

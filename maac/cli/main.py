@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from maac.cli import audio_commands, bench_commands, data_commands
+from maac.cli import audio_commands, bench_commands, data_commands, text_commands
 from maac.errors import MaacError
 
 DEFAULT_CONFIG = Path("config/config.yaml")
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data_commands.register(sub, DEFAULT_CONFIG)
     audio_commands.register(sub, DEFAULT_CONFIG)
+    text_commands.register(sub, DEFAULT_CONFIG)
     bench_commands.register(sub, DEFAULT_CONFIG)
     return parser
 

@@ -16,6 +16,7 @@ def uses_pretrained():
 def all_targets():
     targets = [str(paths.manifest_csv(DATASET, split)) for split in SPLITS]
     targets += [str(paths.features_h5(DATASET, split)) for split in SPLITS]
+    targets += text_outputs()
     if config["dataset"]["source"] == "zenodo":  # metadata CSVs too: the full record
         targets += [str(paths.raw_dir(DATASET) / n) for n in config["dataset"]["zenodo"]["files"]]
     if uses_pretrained():
@@ -36,3 +37,11 @@ def manifest_inputs(wildcards):
 def cli_flags(section):
     """A config section as command-line flags: {"n_fft": 1024} -> "--n-fft 1024"."""
     return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in section.items())
+
+
+def text_outputs():
+    """Every artifact of rule text (data/text/{dataset}/)."""
+    out = paths.text_dir(DATASET)
+    files = ["vocab.json", "keywords.csv", "summary.json"]
+    files += [f"captions_{s}.jsonl" for s in SPLITS] + [f"labels_{s}.npz" for s in SPLITS]
+    return [str(out / f) for f in files]

@@ -1,0 +1,130 @@
+"""`maac text build`: every text artifact of a dataset from its split manifests.
+
+Writes into ``OUT_DIR`` (``data/text/{dataset}/``), each file atomically:
+``vocab.json`` and ``keywords.csv`` (training split only), ``captions_{split}.jsonl`` (one object
+per clip: ``{"split", "file_name", "tokens": [[ids] x 5]}`` with ``<bos>``/``<eos>``),
+``labels_{split}.npz`` (``file_names`` str, ``labels`` uint8 clips x keywords, manifest order)
+and, last, ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from maac.atomic import atomic_file
+from maac.data.manifest import Clip, read_manifest
+from maac.errors import MaacError
+from maac.text.keywords import KeywordExtractor, KeywordTable, extract_keywords
+from maac.text.vocabulary import UNK_ID, Vocabulary
+
+
+def captions_jsonl(out_dir: Path | str, split: str) -> Path:
+    return Path(out_dir) / f"captions_{split}.jsonl"
+
+
+def labels_npz(out_dir: Path | str, split: str) -> Path:
+    return Path(out_dir) / f"labels_{split}.npz"
+
+
+def _split_clips(path: Path | str) -> tuple[str, list[Clip]]:
+    """The clips of a one-split manifest, in file order."""
+    clips = list(read_manifest(path).values())
+    splits = sorted({c.split for c in clips})
+    if len(splits) != 1:
+        found = ", ".join(splits) if splits else "no clips"
+        raise MaacError(f"{path}: expected the clips of one split, found {found}; regenerate it")
+    return splits[0], clips
+
+
+def write_captions(path: Path, clips: Sequence[Clip], vocab: Vocabulary) -> None:
+    with atomic_file(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        for clip in clips:
+            tokens = [vocab.encode(c) for c in clip.captions]
+            record = {"split": clip.split, "file_name": clip.file_name, "tokens": tokens}
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def write_labels(path: Path, clips: Sequence[Clip], labels: np.ndarray) -> None:
+    with atomic_file(path) as tmp, tmp.open("wb") as f:
+        np.savez(f, file_names=np.array([c.file_name for c in clips], dtype=str), labels=labels)
+
+
+def read_labels(path: Path | str) -> tuple[list[str], np.ndarray]:
+    """``labels_{split}.npz`` as (file names, uint8 clips x keywords)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MaacError(f"{path}: keyword labels not found; run `maac text build` first")
+    with np.load(path, allow_pickle=False) as data:
+        return [str(n) for n in data["file_names"]], data["labels"]
+
+
+def _unknown_rate(clips: Iterable[Clip], vocab: Vocabulary) -> float:
+    ids = [i for clip in clips for c in clip.captions for i in vocab.encode(c)[1:-1]]
+    return sum(i == UNK_ID for i in ids) / len(ids) if ids else 0.0
+
+
+def build_text(
+    train_manifest: Path | str,
+    manifests: Sequence[Path | str],
+    out_dir: Path | str,
+    count: int,
+    min_length: int,
+    stopwords: Iterable[str],
+    min_count: int = 1,
+) -> dict:
+    """Build and write every text artifact; return the summary (also in ``summary.json``)."""
+    out_dir = Path(out_dir)
+    train_split, train_clips = _split_clips(train_manifest)
+    by_split: dict[str, list[Clip]] = {train_split: train_clips}
+    for path in manifests:
+        if Path(path).resolve() == Path(train_manifest).resolve():
+            continue
+        split, clips = _split_clips(path)
+        if split in by_split:
+            raise MaacError(f"{path}: split {split!r} is given by two manifests; pass each once")
+        by_split[split] = clips
+
+    train_captions = [c for clip in train_clips for c in clip.captions]
+    vocab = Vocabulary.build(train_captions, min_count)
+    extractor = KeywordExtractor(min_length, stopwords, vocab.counts)
+    table = extract_keywords(train_captions, count, extractor)
+    table.check_vocabulary(vocab)  # before anything is written
+
+    vocab.save(out_dir / "vocab.json")
+    table.save(out_dir / "keywords.csv")
+    splits: dict[str, dict] = {}
+    for split, clips in by_split.items():
+        labels = table.labels((clip.captions for clip in clips), extractor)
+        write_captions(captions_jsonl(out_dir, split), clips, vocab)
+        write_labels(labels_npz(out_dir, split), clips, labels)
+        positives = labels.sum(axis=1)
+        splits[split] = {
+            "clips": len(clips),
+            "mean_positives": round(float(positives.mean()), 4) if len(clips) else 0.0,
+            "clips_without_keywords": int((positives == 0).sum()),
+            "unknown_word_rate": round(_unknown_rate(clips, vocab), 6),
+        }
+    summary = {
+        "train_split": train_split,
+        "vocab_size": len(vocab),
+        "keyword_count": len(table),
+        "keyword_params": {
+            "count": count, "min_length": min_length, "stopwords": sorted(extractor.stopwords),
+        },
+        "splits": splits,
+    }
+    with atomic_file(out_dir / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def describe_table(table: KeywordTable, top: int | None = None) -> str:
+    """The first ``top`` keywords as aligned text lines (rank, word, kind, count)."""
+    rows = table.keywords[:top] if top else table.keywords
+    return "\n".join(
+        f"{rank:4d}  {k.word:<16} {k.kind:<5} {k.count}" for rank, k in enumerate(rows, start=1)
+    )
