@@ -12,7 +12,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from maac.cli import audio_commands, bench_commands, data_commands, text_commands
+from maac.cli import (
+    audio_commands,
+    bench_commands,
+    data_commands,
+    model_commands,
+    text_commands,
+)
 from maac.errors import MaacError
 
 DEFAULT_CONFIG = Path("config/config.yaml")
@@ -28,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands.register(sub, DEFAULT_CONFIG)
     audio_commands.register(sub, DEFAULT_CONFIG)
     text_commands.register(sub, DEFAULT_CONFIG)
+    model_commands.register(sub, DEFAULT_CONFIG)
     bench_commands.register(sub, DEFAULT_CONFIG)
     return parser
 

@@ -1,0 +1,157 @@
+"""The captioner: keyword encoder (Eq. 1-2) + multi-modal attention decoder (Eq. 3-7).
+
+Built from the config's ``encoder`` and ``captioner`` sections, the vocabulary size and the
+keyword -> vocabulary id mapping. Saved as ``{"state_dict", "meta"}`` with ``torch.save``; the
+metadata holds what rebuilds the model (architecture keys, vocabulary size, keyword count,
+variant) and the hash of the two config sections, so :func:`load_captioner` needs no config and
+refuses a checkpoint trained with another vocabulary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from maac.atomic import atomic_file
+from maac.config import section_hash
+from maac.errors import MaacError
+from maac.models.decoder import Decoder, DecoderState
+from maac.models.keyword_encoder import EncoderOutput, KeywordEncoder
+from maac.models.resnet38 import Augment
+
+FORMAT = "maac-captioner/1"
+ENCODER_KEYS = ("width", "head_dim", "acoustic_dim")
+CAPTIONER_KEYS = (
+    "embed_dim", "hidden_dim", "attention_dim", "top_keywords", "word_dropout",
+    "classifier_dropout",
+)
+
+
+def build_keyword_encoder(
+    encoder_cfg: dict[str, Any], num_keywords: int, n_mels: int = 64
+) -> KeywordEncoder:
+    """The keyword encoder of config section ``encoder``."""
+    return KeywordEncoder(num_keywords, float(encoder_cfg["width"]), encoder_cfg["head_dim"],
+                          n_mels)
+
+
+class Captioner(nn.Module):
+    """Keyword encoder + decoder, with the decoder's step API passed through."""
+
+    def __init__(
+        self,
+        encoder_cfg: dict[str, Any],
+        captioner_cfg: dict[str, Any],
+        vocab_size: int,
+        keyword_ids: Tensor | list[int],
+        variant: str = "maac",
+        n_mels: int = 64,
+    ) -> None:
+        super().__init__()
+        keyword_ids = torch.as_tensor(keyword_ids, dtype=torch.long)
+        self.encoder = build_keyword_encoder(encoder_cfg, len(keyword_ids), n_mels)
+        self.decoder = Decoder(
+            vocab_size,
+            keyword_ids,
+            sequence_dim=self.encoder.sequence_dim,
+            acoustic_dim=encoder_cfg["acoustic_dim"],
+            embed_dim=captioner_cfg["embed_dim"],
+            hidden_dim=captioner_cfg["hidden_dim"],
+            attention_dim=captioner_cfg["attention_dim"],
+            top_keywords=captioner_cfg["top_keywords"],
+            word_dropout=captioner_cfg["word_dropout"],
+            classifier_dropout=captioner_cfg["classifier_dropout"],
+            variant=variant,
+        )
+        self.meta: dict[str, Any] = {
+            "format": FORMAT,
+            "encoder": {k: encoder_cfg[k] for k in ENCODER_KEYS},
+            "captioner": {k: captioner_cfg[k] for k in CAPTIONER_KEYS},
+            "vocab_size": vocab_size,
+            "num_keywords": len(keyword_ids),
+            "variant": variant,
+            "n_mels": n_mels,
+            "config_hash": section_hash({"encoder": encoder_cfg, "captioner": captioner_cfg}),
+        }
+
+    def encode(
+        self, features: Tensor, lengths: Tensor | None = None, augment: Augment | None = None
+    ) -> EncoderOutput:
+        """Eq. 1-2 on log-mel features (B, T, n_mels) with valid lengths (B,)."""
+        return self.encoder(features, lengths, augment)
+
+    def init(self, encoder_out: EncoderOutput) -> DecoderState:
+        return self.decoder.init(encoder_out)
+
+    def step(self, state: DecoderState, tokens: Tensor) -> tuple[Tensor, DecoderState]:
+        return self.decoder.step(state, tokens)
+
+    def forward(
+        self, features: Tensor, lengths: Tensor | None, tokens: Tensor
+    ) -> tuple[Tensor, EncoderOutput]:
+        """Teacher-forced logits (B, T, V) for tokens (B, T), and the encoder's outputs."""
+        encoder_out = self.encode(features, lengths)
+        return self.decoder(encoder_out, tokens), encoder_out
+
+
+def save_checkpoint(path: Path | str, state_dict: dict[str, Tensor], meta: dict[str, Any]) -> None:
+    """``torch.save({"state_dict", "meta"})`` atomically; meta holds only plain values."""
+    with atomic_file(path) as tmp:
+        torch.save({"state_dict": state_dict, "meta": meta}, tmp)
+
+
+def read_checkpoint(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The state dict and metadata written by :func:`save_checkpoint` (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MaacError(f"{path}: checkpoint not found")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpickling errors have many types
+        raise MaacError(f"{path}: not a readable checkpoint ({err})") from err
+    if not isinstance(blob, dict) or not {"state_dict", "meta"} <= set(blob):
+        raise MaacError(f"{path}: not a maac checkpoint (expected 'state_dict' and 'meta')")
+    return blob["state_dict"], blob["meta"]
+
+
+def save_captioner(model: Captioner, path: Path | str, extra: dict[str, Any] | None = None) -> None:
+    """Save weights + metadata (``extra`` adds plain values, e.g. the epoch)."""
+    save_checkpoint(path, model.state_dict(), {**model.meta, **(extra or {})})
+
+
+def load_captioner(
+    path: Path | str, vocab_size: int | None = None, num_keywords: int | None = None
+) -> tuple[Captioner, dict[str, Any]]:
+    """Rebuild a captioner from its checkpoint; refuse one of another vocabulary or keyword set.
+
+    Returns the model (on the CPU, in training mode as a new module is) and its metadata.
+    """
+    state_dict, meta = read_checkpoint(path)
+    if meta.get("format") != FORMAT:
+        raise MaacError(f"{path}: not a captioner checkpoint (format {meta.get('format')!r})")
+    if vocab_size is not None and meta["vocab_size"] != vocab_size:
+        raise MaacError(
+            f"{path}: trained with a vocabulary of {meta['vocab_size']} words, but this "
+            f"vocabulary has {vocab_size}; use the vocabulary it was trained with or retrain"
+        )
+    if num_keywords is not None and meta["num_keywords"] != num_keywords:
+        raise MaacError(
+            f"{path}: trained with {meta['num_keywords']} keywords, but this keyword list has "
+            f"{num_keywords}; use the keyword list it was trained with or retrain"
+        )
+    ids = state_dict.get("decoder.keyword_ids")
+    if ids is None:
+        raise MaacError(f"{path}: missing key 'decoder.keyword_ids'")
+    model = Captioner(meta["encoder"], meta["captioner"], meta["vocab_size"], ids,
+                      meta["variant"], meta["n_mels"])
+    model.meta = meta
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as err:
+        raise MaacError(f"{path}: weights do not fit the model its metadata describes ({err})") \
+            from err
+    return model, meta

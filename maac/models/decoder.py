@@ -1,0 +1,201 @@
+"""The multi-modal attention decoder (paper Eq. 3-7) and its ablation variants (Table 2).
+
+At step t, with h_{t-1} the LSTM's previous hidden state and w_{t-1} the previous token:
+
+    o_x = Psi_x(X^, h_{t-1})      acoustic attention over X^ = Linear(X)          (Eq. 3-5)
+    o_w = Psi_s(W^, h_{t-1})      semantic attention over the K keyword embeddings (Eq. 3-5)
+    o_p = Psi_s(P^, h_{t-1})      the same module over the embeddings of w_1 .. w_{t-1};
+                                  P^ is empty at t = 1, where o_p = 0                (Eq. 3-5)
+    Eq. 6  h_t, c_t = LSTM(o_x + o_w + o_p + Emb(w_{t-1}), (h_{t-1}, c_{t-1}))
+           h_0 = time mean of X^ over valid frames, c_0 = 0
+    Eq. 7  v_t = softmax(Linear(Dropout(h_t)))   (we return the logits)
+
+Keywords are the encoder's K most probable keywords, embedded with the decoder's word embedding
+(keyword index -> vocabulary id through ``keyword_ids``). Word dropout (0.5) applies to every
+word embedding: the LSTM input, the keywords and the previous-word memory.
+
+Variants (``variant``): ``base`` (o_x only), ``prev_words`` (+ o_p), ``keywords`` (+ o_w),
+``both_unshared`` (+ o_w + o_p with two semantic modules), ``maac`` (+ o_w + o_p, one shared).
+
+The step API, used by every decoding algorithm: ``init(encoder_out) -> DecoderState``, then
+``step(state, tokens) -> (logits, state)``, first with the BOS token. A state is batched over
+hypotheses and reorderable with ``state.index_select(idx)`` (beam search), each hypothesis
+keeping its own previous-word memory. ``forward(encoder_out, tokens)`` is the teacher-forced
+equivalent over a whole token sequence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from maac.errors import MaacError
+from maac.models.attention import Attention
+from maac.models.keyword_encoder import EncoderOutput
+from maac.models.variants import VARIANTS
+
+
+def _pick(t: Tensor | None, index: Tensor) -> Tensor | None:
+    return None if t is None else t.index_select(0, index)
+
+
+@dataclass
+class DecoderState:
+    """The decoder's state after ``steps`` steps, batched over B hypotheses."""
+
+    h: Tensor  # (B, H) h_{t-1}
+    c: Tensor  # (B, H) c_{t-1}
+    acoustic: Tensor  # (B, L, C) X^
+    acoustic_keys: Tensor  # (B, L, A) X^ W_i
+    acoustic_mask: Tensor  # (B, L) bool, True on valid frames
+    keywords: Tensor | None  # (B, K, E) W^, None when the variant has no keywords
+    keyword_keys: Tensor | None  # (B, K, A)
+    words: Tensor | None  # (B, M, E) P^, M = max(steps - 1, 0); None without previous words
+    word_keys: Tensor | None  # (B, M, A)
+    steps: int = 0
+
+    def index_select(self, index: Tensor) -> DecoderState:
+        """The state of hypotheses ``index`` (B',): for beam search's reordering and expansion."""
+        return DecoderState(
+            self.h.index_select(0, index),
+            self.c.index_select(0, index),
+            self.acoustic.index_select(0, index),
+            self.acoustic_keys.index_select(0, index),
+            self.acoustic_mask.index_select(0, index),
+            _pick(self.keywords, index),
+            _pick(self.keyword_keys, index),
+            _pick(self.words, index),
+            _pick(self.word_keys, index),
+            self.steps,
+        )
+
+
+class Decoder(nn.Module):
+    """LSTM decoder with acoustic and semantic attention (Eq. 3-7)."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        keyword_ids: Tensor,
+        sequence_dim: int,
+        acoustic_dim: int = 512,
+        embed_dim: int = 512,
+        hidden_dim: int = 512,
+        attention_dim: int = 512,
+        top_keywords: int = 5,
+        word_dropout: float = 0.5,
+        classifier_dropout: float = 0.25,
+        variant: str = "maac",
+    ) -> None:
+        super().__init__()
+        if variant not in VARIANTS:
+            raise MaacError(f"unknown captioner variant {variant!r}; one of {', '.join(VARIANTS)}")
+        if not acoustic_dim == embed_dim == hidden_dim:
+            raise MaacError(
+                f"encoder.acoustic_dim ({acoustic_dim}), captioner.embed_dim ({embed_dim}) and "
+                f"captioner.hidden_dim ({hidden_dim}) must be equal: the LSTM input is a sum "
+                "(Eq. 6) and h0 is the mean of X^ (the paper uses 512 for all three)"
+            )
+        keyword_ids = torch.as_tensor(keyword_ids, dtype=torch.long)
+        if keyword_ids.dim() != 1 or not 0 < top_keywords <= len(keyword_ids):
+            raise MaacError(
+                f"need a 1-D keyword -> vocabulary id mapping with at least captioner.top_keywords "
+                f"({top_keywords}) keywords; got shape {tuple(keyword_ids.shape)}"
+            )
+        if keyword_ids.device.type != "meta" and (
+            int(keyword_ids.min()) < 0 or int(keyword_ids.max()) >= vocab_size
+        ):
+            raise MaacError(f"keyword vocabulary ids must lie in [0, {vocab_size})")
+        self.variant = variant
+        self.vocab_size = vocab_size
+        self.top_keywords = top_keywords
+        self.uses_keywords = variant in ("keywords", "both_unshared", "maac")
+        self.uses_words = variant in ("prev_words", "both_unshared", "maac")
+        self.register_buffer("keyword_ids", keyword_ids)
+
+        self.acoustic_proj = nn.Linear(sequence_dim, acoustic_dim)  # X -> X^
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.acoustic_attention = Attention(acoustic_dim, hidden_dim, attention_dim)
+        if variant == "both_unshared":
+            self.keyword_attention = Attention(embed_dim, hidden_dim, attention_dim)
+            self.word_attention = Attention(embed_dim, hidden_dim, attention_dim)
+        elif variant != "base":
+            self.semantic_attention = Attention(embed_dim, hidden_dim, attention_dim)
+        self.lstm = nn.LSTMCell(embed_dim, hidden_dim)
+        self.word_dropout = nn.Dropout(word_dropout)
+        self.classifier_dropout = nn.Dropout(classifier_dropout)
+        self.classifier = nn.Linear(hidden_dim, vocab_size)
+
+    def _keyword_attention(self) -> Attention:
+        """Psi_s for the keywords: its own module only in ``both_unshared``."""
+        if self.variant == "both_unshared":
+            return self.keyword_attention
+        return self.semantic_attention
+
+    def _word_attention(self) -> Attention:
+        """Psi_s for the previous words: its own module only in ``both_unshared``."""
+        if self.variant == "both_unshared":
+            return self.word_attention
+        return self.semantic_attention
+
+    def init(self, encoder_out: EncoderOutput) -> DecoderState:
+        """The state before the first step: X^, h_0 = masked time mean of X^, c_0 = 0."""
+        acoustic = self.acoustic_proj(encoder_out.sequence)
+        mask = encoder_out.mask
+        valid = mask[:, :, None].to(acoustic.dtype)
+        h = (acoustic * valid).sum(dim=1) / valid.sum(dim=1)
+        keywords = keyword_keys = words = word_keys = None
+        if self.uses_keywords:
+            top = encoder_out.probs.topk(self.top_keywords, dim=1).indices  # (B, K)
+            keywords = self.word_dropout(self.embedding(self.keyword_ids[top]))
+            keyword_keys = self._keyword_attention().keys(keywords)
+        if self.uses_words:
+            words = acoustic.new_zeros(acoustic.shape[0], 0, self.embedding.embedding_dim)
+            word_keys = self._word_attention().keys(words)
+        return DecoderState(
+            h, torch.zeros_like(h), acoustic, self.acoustic_attention.keys(acoustic), mask,
+            keywords, keyword_keys, words, word_keys,
+        )
+
+    def _advance(
+        self, state: DecoderState, e: Tensor, words: Tensor | None, word_keys: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Eq. 6: one LSTM step on o_x + o_w + o_p + Emb(w_{t-1}) (Eq. 3-5 inside Psi)."""
+        x = e + self.acoustic_attention(
+            state.acoustic, state.acoustic_keys, state.h, state.acoustic_mask
+        )[0]
+        if state.keywords is not None:
+            x = x + self._keyword_attention()(state.keywords, state.keyword_keys, state.h)[0]
+        if words is not None and words.shape[1] > 0:  # at t = 1, P^ is empty and o_p = 0
+            x = x + self._word_attention()(words, word_keys, state.h)[0]
+        return self.lstm(x, (state.h, state.c))
+
+    def step(self, state: DecoderState, tokens: Tensor) -> tuple[Tensor, DecoderState]:
+        """Feed w_{t-1} (B,) (BOS at the first step); return the logits of w_t (B, V) (Eq. 7)."""
+        e = self.word_dropout(self.embedding(tokens))
+        words, word_keys = state.words, state.word_keys
+        if words is not None and state.steps > 0:  # w_{t-1} joins P^ (BOS never does)
+            words = torch.cat([words, e[:, None]], dim=1)
+            word_keys = torch.cat([word_keys, self._word_attention().keys(e)[:, None]], dim=1)
+        h, c = self._advance(state, e, words, word_keys)
+        logits = self.classifier(self.classifier_dropout(h))
+        return logits, replace(state, h=h, c=c, words=words, word_keys=word_keys,
+                               steps=state.steps + 1)
+
+    def forward(self, encoder_out: EncoderOutput, tokens: Tensor) -> Tensor:
+        """Teacher forcing: tokens (B, T) = BOS w_1 .. w_{T-1} -> logits (B, T, V) of w_1 .. w_T."""
+        state = self.init(encoder_out)
+        emb = self.word_dropout(self.embedding(tokens))  # (B, T, E)
+        keys = self._word_attention().keys(emb) if self.uses_words else None
+        hidden = []
+        for t in range(tokens.shape[1]):
+            words = word_keys = None
+            if self.uses_words:  # P^ at step t+1: embeddings of tokens 1 .. t
+                words, word_keys = emb[:, 1 : t + 1], keys[:, 1 : t + 1]
+            h, c = self._advance(state, emb[:, t], words, word_keys)
+            state = replace(state, h=h, c=c)
+            hidden.append(h)
+        return self.classifier(self.classifier_dropout(torch.stack(hidden, dim=1)))
