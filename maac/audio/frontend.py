@@ -16,6 +16,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from maac.audio.resample import Resampler
 from maac.errors import MaacError
 
 
@@ -62,14 +63,14 @@ class LogMel:
             window, (left, audio_cfg["n_fft"] - audio_cfg["win_length"] - left)
         )
         self.mel = torch.from_numpy(mel_filterbank(audio_cfg))  # (freqs, mels)
-        self._resamplers: dict[int, torchaudio.transforms.Resample] = {}
+        self._resamplers: dict[int, Resampler] = {}
 
     def resample(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
-        """Resample to the front end's rate (the windowed-sinc kernel is cached per input rate)."""
+        """Resample to the front end's rate with torchaudio's windowed-sinc kernel (cached)."""
         if sr == self.sample_rate:
             return wave
         if sr not in self._resamplers:
-            self._resamplers[sr] = torchaudio.transforms.Resample(sr, self.sample_rate)
+            self._resamplers[sr] = Resampler(sr, self.sample_rate)
         return self._resamplers[sr](wave)
 
     def spectrogram(self, wave: torch.Tensor) -> torch.Tensor:
@@ -86,8 +87,8 @@ class LogMel:
             wave = torch.nn.functional.pad(wave, (0, pad + 1 - wave.shape[-1]))
         padded = torch.nn.functional.pad(wave[None, None], (pad, pad), mode="reflect")[0, 0]
         frames = padded.unfold(0, n_fft, hop)[:n_frames] * self.window
-        spec = torch.fft.rfft(frames)  # (time, freqs)
-        power = spec.real**2 + spec.imag**2
+        re, im = torch.view_as_real(torch.fft.rfft(frames)).unbind(-1)  # (time, freqs) each
+        power = re * re + im * im
         mel = power @ self.mel
         return 10.0 * torch.log10(torch.clamp(mel, min=float(self.cfg["amin"])))
 
