@@ -16,6 +16,7 @@ from maac.cli import (
     audio_commands,
     bench_commands,
     data_commands,
+    inference_commands,
     model_commands,
     text_commands,
 )
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     audio_commands.register(sub, DEFAULT_CONFIG)
     text_commands.register(sub, DEFAULT_CONFIG)
     model_commands.register(sub, DEFAULT_CONFIG)
+    inference_commands.register(sub, DEFAULT_CONFIG)
     bench_commands.register(sub, DEFAULT_CONFIG)
     return parser
 

@@ -131,27 +131,36 @@ def load_captioner(
     Returns the model (on the CPU, in training mode as a new module is) and its metadata.
     """
     state_dict, meta = read_checkpoint(path)
+    return captioner_from_state(state_dict, meta, str(path), vocab_size, num_keywords), meta
+
+
+def captioner_from_state(
+    state_dict: dict[str, Tensor], meta: dict[str, Any], source: str,
+    vocab_size: int | None = None, num_keywords: int | None = None,
+) -> Captioner:
+    """The captioner that ``meta`` describes, with ``state_dict`` loaded strictly."""
     if meta.get("format") != FORMAT:
-        raise MaacError(f"{path}: not a captioner checkpoint (format {meta.get('format')!r})")
+        raise MaacError(f"{source}: not a captioner checkpoint (format {meta.get('format')!r})")
     if vocab_size is not None and meta["vocab_size"] != vocab_size:
         raise MaacError(
-            f"{path}: trained with a vocabulary of {meta['vocab_size']} words, but this "
+            f"{source}: trained with a vocabulary of {meta['vocab_size']} words, but this "
             f"vocabulary has {vocab_size}; use the vocabulary it was trained with or retrain"
         )
     if num_keywords is not None and meta["num_keywords"] != num_keywords:
         raise MaacError(
-            f"{path}: trained with {meta['num_keywords']} keywords, but this keyword list has "
+            f"{source}: trained with {meta['num_keywords']} keywords, but this keyword list has "
             f"{num_keywords}; use the keyword list it was trained with or retrain"
         )
     ids = state_dict.get("decoder.keyword_ids")
     if ids is None:
-        raise MaacError(f"{path}: missing key 'decoder.keyword_ids'")
+        raise MaacError(f"{source}: missing key 'decoder.keyword_ids'")
     model = Captioner(meta["encoder"], meta["captioner"], meta["vocab_size"], ids,
                       meta["variant"], meta["n_mels"])
     model.meta = meta
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as err:
-        raise MaacError(f"{path}: weights do not fit the model its metadata describes ({err})") \
-            from err
-    return model, meta
+        raise MaacError(
+            f"{source}: weights do not fit the model its metadata describes ({err})"
+        ) from err
+    return model

@@ -114,18 +114,27 @@ class Vocabulary:
             raise VocabularyError(f"{path}: vocabulary not found; run `maac text build` first")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as err:
+            raise VocabularyError(f"{path}: not a vocabulary file ({err}); rebuild it") from err
+        return cls.from_json(data, str(path))
+
+    @classmethod
+    def from_json(cls, data: dict, source: str = "vocabulary") -> Vocabulary:
+        """The vocabulary of :meth:`to_json`'s dict, checking the special ids and contiguity."""
+        try:
             specials, word_to_id, counts = data["specials"], data["words"], data["counts"]
             min_count = int(data.get("min_count", 1))
         except (ValueError, KeyError, TypeError) as err:
-            raise VocabularyError(f"{path}: not a vocabulary file ({err}); rebuild it") from err
+            raise VocabularyError(f"{source}: not a vocabulary ({err}); rebuild it") from err
         if specials != SPECIALS:
             raise VocabularyError(
-                f"{path}: special tokens {specials} differ from {SPECIALS}; rebuild the vocabulary"
+                f"{source}: special tokens {specials} differ from {SPECIALS}; rebuild the "
+                "vocabulary"
             )
         expected = set(range(len(SPECIALS), len(SPECIALS) + len(word_to_id)))
         if set(word_to_id.values()) != expected or set(counts) != set(word_to_id):
             raise VocabularyError(
-                f"{path}: word ids are not contiguous from {len(SPECIALS)} or counts do not match "
-                "the words; rebuild the vocabulary"
+                f"{source}: word ids are not contiguous from {len(SPECIALS)} or counts do not "
+                "match the words; rebuild the vocabulary"
             )
         return cls(word_to_id=dict(word_to_id), counts=dict(counts), min_count=min_count)

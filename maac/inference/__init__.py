@@ -1,0 +1,1 @@
+"""Captioning audio files with a trained model bundle (``maac caption``, ``maac.Captioner``)."""
