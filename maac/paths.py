@@ -41,3 +41,18 @@ def features_h5(dataset: str, split: str) -> Path:
 def text_dir(dataset: str) -> Path:
     """Vocabulary, keyword table, encoded captions and keyword labels of a dataset."""
     return DATA / "text" / dataset
+
+
+def model_dir(run: str, variant: str, seed: int | str) -> Path:
+    """Checkpoints, captions and metrics of one captioner variant and seed."""
+    return RESULTS / run / variant / f"seed{seed}"
+
+
+def metrics_json(run: str, variant: str, seed: int | str, stage: str, split: str) -> Path:
+    """aac-metrics scores of a stage's (ce, rl) captions of a split."""
+    return model_dir(run, variant, seed) / f"metrics_{stage}_{split}.json"
+
+
+def table(run: str, name: str, ext: str) -> Path:
+    """results/{run}/table1.md and the like."""
+    return RESULTS / run / f"{name}.{ext}"

@@ -1,0 +1,46 @@
+"""``maac tables``: Table 1 and Table 2 of the paper from a run's metric files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from maac import paths
+from maac.config import load_config
+
+
+def collect(config: dict[str, Any], stage: str, variant: str) -> list[dict[str, Any]]:
+    """One metrics dict per seed for a stage and variant on the test split (missing: none)."""
+    from maac.evaluation.tables import read_metrics
+
+    split = config["dataset"]["splits"]["test"]
+    found = [paths.metrics_json(config["run"], variant, seed, stage, split)
+             for seed in config["seeds"]]
+    return [read_metrics(p) for p in found if p.is_file()]
+
+
+def make_tables(config: dict[str, Any]) -> tuple[str, str]:
+    from maac.evaluation import tables
+
+    run = config["run"]
+    main_variant = "maac" if "maac" in config["variants"] else config["variants"][-1]
+    rows1 = tables.table1({stage: collect(config, stage, main_variant) for stage in ("ce", "rl")},
+                          main_variant)
+    rows2 = tables.table2({v: collect(config, "ce", v) for v in config["variants"]})
+    md1 = tables.write_table(rows1, tables.headers_table1(), paths.table(run, "table1", "md"),
+                             paths.table(run, "table1", "csv"))
+    md2 = tables.write_table(rows2, tables.headers_table2(), paths.table(run, "table2", "md"),
+                             paths.table(run, "table2", "csv"))
+    return md1, md2
+
+
+def _tables(args: argparse.Namespace) -> None:
+    md1, md2 = make_tables(load_config(args.config))
+    print("Table 1 (x100)\n" + md1 + "\nTable 2, CE stage (x100)\n" + md2)
+
+
+def register(sub: Any, default_config: Path) -> None:
+    p = sub.add_parser("tables", help="Table 1 and Table 2 of the paper from a run's metrics")
+    p.add_argument("--config", type=Path, default=default_config)
+    p.set_defaults(handler=_tables)
