@@ -99,3 +99,23 @@ def test_tampered_or_mismatched_bundles_are_refused(parts: dict[str, Path],
     assert not (tmp_path / "x.bundle").exists()
     with pytest.raises(BundleError, match="not found"):
         read_bundle(tmp_path / "none.bundle")
+
+
+def test_attention_figure(parts: dict[str, Path], tmp_path: Path) -> None:
+    from maac.audio.feature_store import write_features
+    from maac.data.manifest import Clip
+
+    clips = [Clip("evaluation", n, parts["root"] / n, ("c",) * 5)
+             for n in ("mono44.wav", "stereo48.flac")]
+    write_features(clips, tmp_path / "f.h5", CONFIG["audio"], "x", progress=False)
+    out = tmp_path / "fig2.png"
+    assert main(["figure", "attention", "--model", str(parts["bundle"]), "--features",
+                 str(tmp_path / "f.h5"), "--count", "2", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    from maac.evaluation.attention_figure import trace
+
+    t = trace(read_bundle(parts["bundle"]), np.zeros((300, 64), np.float32) - 50, 30)
+    assert len(t["keywords"]) == 3
+    if t["words"]:
+        assert t["keyword_attention"].shape == (len(t["words"]), 3)
+        np.testing.assert_allclose(t["keyword_attention"].sum(axis=1), 1, rtol=1e-5)

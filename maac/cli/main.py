@@ -18,7 +18,7 @@ from maac.cli import (
     data_commands,
     inference_commands,
     model_commands,
-    table_commands,
+    report_commands,
     text_commands,
 )
 from maac.errors import MaacError
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     text_commands.register(sub, DEFAULT_CONFIG)
     model_commands.register(sub, DEFAULT_CONFIG)
     inference_commands.register(sub, DEFAULT_CONFIG)
-    table_commands.register(sub, DEFAULT_CONFIG)
+    report_commands.register(sub, DEFAULT_CONFIG)
     bench_commands.register(sub, DEFAULT_CONFIG)
     return parser
 

@@ -87,8 +87,10 @@ class Captioner(nn.Module):
     def init(self, encoder_out: EncoderOutput) -> DecoderState:
         return self.decoder.init(encoder_out)
 
-    def step(self, state: DecoderState, tokens: Tensor) -> tuple[Tensor, DecoderState]:
-        return self.decoder.step(state, tokens)
+    def step(
+        self, state: DecoderState, tokens: Tensor, weights: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, DecoderState]:
+        return self.decoder.step(state, tokens, weights)
 
     def forward(
         self, features: Tensor, lengths: Tensor | None, tokens: Tensor

@@ -161,26 +161,42 @@ class Decoder(nn.Module):
         )
 
     def _advance(
-        self, state: DecoderState, e: Tensor, words: Tensor | None, word_keys: Tensor | None
+        self, state: DecoderState, e: Tensor, words: Tensor | None, word_keys: Tensor | None,
+        weights: dict[str, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """Eq. 6: one LSTM step on o_x + o_w + o_p + Emb(w_{t-1}) (Eq. 3-5 inside Psi)."""
-        x = e + self.acoustic_attention(
+        """Eq. 6: one LSTM step on o_x + o_w + o_p + Emb(w_{t-1}) (Eq. 3-5 inside Psi).
+
+        ``weights``, when given, receives each attention's alpha (Eq. 4) by memory name.
+        """
+        o, alpha = self.acoustic_attention(
             state.acoustic, state.acoustic_keys, state.h, state.acoustic_mask
-        )[0]
+        )
+        x, found = e + o, {"acoustic": alpha}
         if state.keywords is not None:
-            x = x + self._keyword_attention()(state.keywords, state.keyword_keys, state.h)[0]
+            o, found["keywords"] = self._keyword_attention()(
+                state.keywords, state.keyword_keys, state.h
+            )
+            x = x + o
         if words is not None and words.shape[1] > 0:  # at t = 1, P^ is empty and o_p = 0
-            x = x + self._word_attention()(words, word_keys, state.h)[0]
+            o, found["words"] = self._word_attention()(words, word_keys, state.h)
+            x = x + o
+        if weights is not None:
+            weights.update(found)
         return self.lstm(x, (state.h, state.c))
 
-    def step(self, state: DecoderState, tokens: Tensor) -> tuple[Tensor, DecoderState]:
-        """Feed w_{t-1} (B,) (BOS at the first step); return the logits of w_t (B, V) (Eq. 7)."""
+    def step(
+        self, state: DecoderState, tokens: Tensor, weights: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, DecoderState]:
+        """Feed w_{t-1} (B,) (BOS at the first step); return the logits of w_t (B, V) (Eq. 7).
+
+        ``weights``, when given, receives the step's attention weights (for Fig. 2's plots).
+        """
         e = self.word_dropout(self.embedding(tokens))
         words, word_keys = state.words, state.word_keys
         if words is not None and state.steps > 0:  # w_{t-1} joins P^ (BOS never does)
             words = torch.cat([words, e[:, None]], dim=1)
             word_keys = torch.cat([word_keys, self._word_attention().keys(e)[:, None]], dim=1)
-        h, c = self._advance(state, e, words, word_keys)
+        h, c = self._advance(state, e, words, word_keys, weights)
         logits = self.classifier(self.classifier_dropout(h))
         return logits, replace(state, h=h, c=c, words=words, word_keys=word_keys,
                                steps=state.steps + 1)

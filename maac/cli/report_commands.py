@@ -1,4 +1,4 @@
-"""``maac tables``: Table 1 and Table 2 of the paper from a run's metric files."""
+"""Report artifacts: ``maac tables`` (the paper's Tables 1-2), ``maac figure`` (Fig. 2)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,30 @@ def _tables(args: argparse.Namespace) -> None:
     print("Table 1 (x100)\n" + md1 + "\nTable 2, CE stage (x100)\n" + md2)
 
 
+def _attention(args: argparse.Namespace) -> None:
+    from maac.audio.feature_store import FeatureStore
+    from maac.evaluation.attention_figure import draw, trace
+    from maac.inference.bundle import read_bundle
+
+    bundle = read_bundle(args.model)
+    store = FeatureStore(args.features)
+    picks = range(min(args.count, len(store)))
+    traces = [(store.keys[i][1], trace(bundle, store[i], args.max_length)) for i in picks]
+    draw(traces, args.out)
+    print(f"attention figure of {len(traces)} clips -> {args.out}")
+
+
 def register(sub: Any, default_config: Path) -> None:
     p = sub.add_parser("tables", help="Table 1 and Table 2 of the paper from a run's metrics")
     p.add_argument("--config", type=Path, default=default_config)
     p.set_defaults(handler=_tables)
+
+    fig = sub.add_parser("figure", help="figures of the report")
+    which = fig.add_subparsers(dest="which", required=True, metavar="FIGURE")
+    p = which.add_parser("attention", help="Fig. 2: keyword / previous-word attention per step")
+    p.add_argument("--model", required=True, type=Path, help="a model bundle")
+    p.add_argument("--features", required=True, type=Path, help="a split's features (HDF5)")
+    p.add_argument("--count", type=int, default=3, help="number of clips")
+    p.add_argument("--max-length", type=int, default=30)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(handler=_attention)
