@@ -24,7 +24,8 @@ CONFIG = load_yaml(REPO / "config" / "demo.yaml")
 ENCODER = {"width": 0.125, "head_dim": 16, "acoustic_dim": 16}
 CAPTIONER = {"embed_dim": 16, "hidden_dim": 16, "attention_dim": 16, "top_keywords": 3,
              "word_dropout": 0.5, "classifier_dropout": 0.25}
-WORDS = "a bell rings while rain falls then birds chirp and wind blows".split()
+WORDS = ["a", "bell", "rings", "while", "rain", "falls", "then", "birds", "chirp", "and",
+         "wind", "blows"]
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from maac.cli import (
     audio_commands,
     bench_commands,
     data_commands,
+    eval_commands,
     inference_commands,
     model_commands,
     report_commands,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands.register(sub, DEFAULT_CONFIG)
     inference_commands.register(sub, DEFAULT_CONFIG)
     report_commands.register(sub, DEFAULT_CONFIG)
+    eval_commands.register(sub, DEFAULT_CONFIG)
     bench_commands.register(sub, DEFAULT_CONFIG)
     return parser
 
