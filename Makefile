@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: $(STAMP)
-	snakemake --cores all --configfile config/demo.yaml
+	snakemake --cores all --workflow-profile workflow/profiles/default --configfile config/demo.yaml
 	@echo
 	maac summary --config config/demo.yaml
 
@@ -26,4 +26,4 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	ruff check .
-	snakemake --lint
+	snakemake --lint --workflow-profile workflow/profiles/default

@@ -61,7 +61,7 @@ def test_changed_synth_params_rerun_the_dataset(
 def test_clotho_dry_run_lists_downloads_with_real_urls(
     tmp_path: Path, paper_config: dict, cli_env: dict[str, str]
 ) -> None:
-    result = snakemake(["-n", "--cores", "all"], REPO, cli_env)
+    result = snakemake(["-n", "-p", "--cores", "all"], REPO, cli_env)
     out = result.stdout
     for name, md5 in paper_config["dataset"]["zenodo"]["files"].items():
         assert f"https://zenodo.org/record/4783391/files/{name}?download=1" in out, name

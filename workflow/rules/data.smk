@@ -1,5 +1,13 @@
 """Data layer: download (Clotho, PANNs) or synthesise the dataset, then one manifest per split."""
 
+
+# Downloads run where Snakemake runs (a cluster's login node usually has the internet access
+# its compute nodes lack).
+localrules:
+    download_clotho,
+    download_panns,
+
+
 import re
 
 RAW = str(paths.raw_dir(DATASET))
@@ -37,8 +45,6 @@ else:
             MAAC_ENV,
         log:
             f"{LOGS}/data/download_{{name}}.log",
-        message:
-            "download {params.url} -> {output} (md5 {params.md5})"
         shell:
             "maac download url {params.url:q} {output:q} --md5 {params.md5} 2>&1 | tee {log:q}"
 
@@ -67,8 +73,6 @@ rule download_panns:
         MAAC_ENV,
     log:
         f"{LOGS}/data/download_panns.log",
-    message:
-        "download {params.url} -> {output} (md5 {params.md5})"
     shell:
         "maac download url {params.url:q} {output:q} --md5 {params.md5} 2>&1 | tee {log:q}"
 
