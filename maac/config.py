@@ -77,3 +77,19 @@ def section_hash(section: Any) -> str:
     """A stable sha256 of a config section (key order does not matter)."""
     blob = json.dumps(section, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def sections(settings_json: str | None, config_path: Path | str, keys: list[str]) -> dict:
+    """Config sections ``keys``: from ``--settings JSON`` (as rules pass exactly the sections
+    a step depends on) or else from the config file."""
+    if settings_json:
+        try:
+            settings = json.loads(settings_json)
+        except ValueError as err:
+            raise ConfigError(f"--settings: not JSON ({err})") from err
+        missing = [k for k in keys if not isinstance(settings, dict) or k not in settings]
+        if missing:
+            raise ConfigError(f"--settings: missing section(s) {', '.join(missing)}")
+        return settings
+    config = load_config(config_path)
+    return {k: config[k] for k in keys}

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maac.config import load_config
+from maac.config import sections
 from maac.errors import MaacError
 
 
@@ -40,7 +40,7 @@ def _caption(args: argparse.Namespace) -> int:
 def _bundle(args: argparse.Namespace) -> None:
     from maac.inference.bundle import write_bundle
 
-    config = load_config(args.config)
+    config = sections(args.settings, args.config, ["audio", "decoding"])
     write_bundle(args.checkpoint, args.vocab, args.keywords, config["audio"],
                  config["decoding"], args.out)
     print(f"model bundle -> {args.out}")
@@ -58,5 +58,6 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--vocab", required=True, type=Path)
     p.add_argument("--keywords", required=True, type=Path)
     p.add_argument("--config", type=Path, default=default_config)
+    p.add_argument("--settings", help="the sections audio and decoding as JSON (rules use it)")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(handler=_bundle)

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from maac import paths
-from maac.config import load_config
+from maac.config import sections
+
+TABLE_SECTIONS = ["run", "seeds", "variants", "dataset"]
 
 
 def collect(config: dict[str, Any], stage: str, variant: str) -> list[dict[str, Any]]:
@@ -15,9 +17,17 @@ def collect(config: dict[str, Any], stage: str, variant: str) -> list[dict[str, 
     from maac.evaluation.tables import read_metrics
 
     split = config["dataset"]["splits"]["test"]
-    found = [paths.metrics_json(config["run"], variant, seed, stage, split)
-             for seed in config["seeds"]]
-    return [read_metrics(p) for p in found if p.is_file()]
+    results = []
+    for seed in config["seeds"]:
+        path = paths.metrics_json(config["run"], variant, seed, stage, split)
+        if not path.is_file():
+            continue
+        result = read_metrics(path)
+        summary = paths.model_dir(config["run"], variant, seed) / stage / "metrics.json"
+        if summary.is_file():  # the training stage's summary names its MLflow run
+            result["mlflow_run_id"] = read_metrics(summary).get("run_id")
+        results.append(result)
+    return results
 
 
 def make_tables(config: dict[str, Any]) -> tuple[str, str]:
@@ -36,7 +46,7 @@ def make_tables(config: dict[str, Any]) -> tuple[str, str]:
 
 
 def _tables(args: argparse.Namespace) -> None:
-    md1, md2 = make_tables(load_config(args.config))
+    md1, md2 = make_tables(sections(args.settings, args.config, TABLE_SECTIONS))
     print("Table 1 (x100)\n" + md1 + "\nTable 2, CE stage (x100)\n" + md2)
 
 
@@ -56,6 +66,7 @@ def _attention(args: argparse.Namespace) -> None:
 def register(sub: Any, default_config: Path) -> None:
     p = sub.add_parser("tables", help="Table 1 and Table 2 of the paper from a run's metrics")
     p.add_argument("--config", type=Path, default=default_config)
+    p.add_argument("--settings", help="the sections run, seeds, variants, dataset as JSON")
     p.set_defaults(handler=_tables)
 
     fig = sub.add_parser("figure", help="figures of the report")

@@ -45,3 +45,44 @@ def text_outputs():
     files = ["vocab.json", "keywords.csv", "summary.json"]
     files += [f"captions_{s}.jsonl" for s in SPLITS] + [f"labels_{s}.npz" for s in SPLITS]
     return [str(out / f) for f in files]
+
+
+MAIN_VARIANT = "maac" if "maac" in config["variants"] else config["variants"][-1]
+TEST_SPLIT = config["dataset"]["splits"]["test"]
+
+
+def final_stage(variant):
+    """The paper optimises CIDEr-D (RL) for its full model only; the ablation stops at CE."""
+    return "rl" if variant == MAIN_VARIANT else "ce"
+
+
+def settings_json(*keys):
+    """The config sections a rule depends on, as JSON for `--settings` (and as its params)."""
+    import json
+
+    return json.dumps({key: config[key] for key in keys}, sort_keys=True)
+
+
+def reference_inputs(wildcards):
+    """The reference captions of a split: inside the synthetic folder, or Clotho's CSV."""
+    if config["dataset"]["source"] == "synth":
+        return [str(paths.raw_dir(DATASET))]
+    return [str(paths.captions_csv(DATASET, wildcards.split))]
+
+
+def metrics_targets(wildcards=None):
+    """Test-split metrics of every (variant, seed, stage) the tables report."""
+    return [
+        str(paths.metrics_json(config["run"], variant, seed, stage, TEST_SPLIT))
+        for variant in config["variants"]
+        for seed in config["seeds"]
+        for stage in (("ce", "rl") if final_stage(variant) == "rl" else ("ce",))
+    ]
+
+
+def evaluation_targets():
+    run = paths.run_dir(config["run"])
+    bundles = [str(paths.model_dir(config["run"], v, s) / "model.bundle")
+               for v in config["variants"] for s in config["seeds"]]
+    tables = [str(run / f"table{i}.{ext}") for i in (1, 2) for ext in ("md", "csv")]
+    return [*tables, *bundles, str(run / "figures" / "attention.png")]

@@ -1,0 +1,104 @@
+"""Evaluation layer: beam-search captions, aac-metrics scores, model bundles, tables, Fig. 2."""
+
+RUN = str(paths.run_dir(config["run"]))
+MODEL = f"{RUN}/{{variant}}/seed{{seed}}"
+TEXT_DIR = str(paths.text_dir(DATASET))
+
+
+rule decode:
+    input:
+        checkpoint=f"{MODEL}/{{stage}}/best.pt",
+        features=str(paths.features_h5(DATASET, "{split}")),
+        vocab=f"{TEXT_DIR}/vocab.json",
+    output:
+        f"{MODEL}/captions_{{stage}}_{{split}}.csv",
+    params:
+        beam=config["decoding"]["beam_size"],
+        max_length=config["decoding"]["max_length"],
+        length_penalty=config["decoding"]["length_penalty"],
+    threads: 2
+    conda:
+        MAAC_ENV
+    log:
+        f"{LOGS}/decode/{{variant}}_seed{{seed}}_{{stage}}_{{split}}.log",
+    shell:
+        "maac decode --checkpoint {input.checkpoint:q} --features {input.features:q}"
+        " --vocab {input.vocab:q} --out {output:q} --beam {params.beam}"
+        " --max-length {params.max_length} --length-penalty {params.length_penalty}"
+        " 2>&1 | tee {log:q}"
+
+
+rule evaluate:
+    input:
+        captions=f"{MODEL}/captions_{{stage}}_{{split}}.csv",
+        references=reference_inputs,
+    output:
+        f"{MODEL}/metrics_{{stage}}_{{split}}.json",
+    params:
+        references=lambda wildcards: str(paths.captions_csv(DATASET, wildcards.split)),
+    conda:
+        MAAC_ENV
+    log:
+        f"{LOGS}/evaluate/{{variant}}_seed{{seed}}_{{stage}}_{{split}}.log",
+    shell:
+        "maac evaluate {input.captions:q} {params.references:q} --out {output:q}"
+        " 2>&1 | tee {log:q}"
+
+
+rule bundle:
+    input:
+        checkpoint=lambda wildcards: f"{RUN}/{wildcards.variant}/seed{wildcards.seed}/"
+        f"{final_stage(wildcards.variant)}/best.pt",
+        vocab=f"{TEXT_DIR}/vocab.json",
+        keywords=f"{TEXT_DIR}/keywords.csv",
+    output:
+        f"{MODEL}/model.bundle",
+    params:
+        settings=settings_json("audio", "decoding"),
+    conda:
+        MAAC_ENV
+    log:
+        f"{LOGS}/bundle/{{variant}}_seed{{seed}}.log",
+    shell:
+        "maac bundle --checkpoint {input.checkpoint:q} --vocab {input.vocab:q}"
+        " --keywords {input.keywords:q} --settings {params.settings:q} --out {output:q}"
+        " 2>&1 | tee {log:q}"
+
+
+rule tables:
+    input:
+        metrics_targets,
+    output:
+        table1=f"{RUN}/table1.md",
+        table1_csv=f"{RUN}/table1.csv",
+        table2=f"{RUN}/table2.md",
+        table2_csv=f"{RUN}/table2.csv",
+    params:
+        settings=settings_json("run", "seeds", "variants", "dataset"),
+    conda:
+        MAAC_ENV
+    log:
+        f"{LOGS}/tables.log",
+    shell:
+        "maac tables --settings {params.settings:q} 2>&1 | tee {log:q}"
+
+
+rule attention_figure:
+    input:
+        bundle=f"{RUN}/{MAIN_VARIANT}/seed{config['seeds'][0]}/model.bundle",
+        features=str(paths.features_h5(DATASET, config["dataset"]["splits"]["test"])),
+    output:
+        report(
+            f"{RUN}/figures/attention.png",
+            caption="../report/attention.rst",
+            category="Attention (Fig. 2)",
+        ),
+    params:
+        max_length=config["decoding"]["max_length"],
+    conda:
+        MAAC_ENV
+    log:
+        f"{LOGS}/attention_figure.log",
+    shell:
+        "maac figure attention --model {input.bundle:q} --features {input.features:q}"
+        " --count 3 --max-length {params.max_length} --out {output:q} 2>&1 | tee {log:q}"
