@@ -33,9 +33,22 @@ def summarize(config: dict[str, Any]) -> str:
         f"Run {run!r} on dataset {name!r}",
         f"  raw data:   {paths.raw_dir(name)}/",
         f"  manifests:  {paths.manifest_csv(name, '{split}')}",
-        f"  results:    {paths.run_dir(run)}/",
+        f"  features:   {paths.features_h5(name, '{split}')}",
+        f"  text:       {paths.text_dir(name)}/",
+        f"  results:    {paths.run_dir(run)}/ (checkpoints, captions, metrics, tables, figures)",
+        "  MLflow:     $MLFLOW_TRACKING_URI, default sqlite:///results/mlflow.db "
+        "(mlflow ui --backend-store-uri sqlite:///results/mlflow.db)",
         "",
         "Dataset",
         dataset_table(config),
     ]
+    bundles = sorted(paths.run_dir(run).glob("*/seed*/model.bundle"))
+    if bundles:
+        lines += ["", "Model bundles (maac caption AUDIO --model BUNDLE):",
+                  *[f"  {b}" for b in bundles]]
+    for number, title in ((1, "Table 1: ours vs the paper (x100)"),
+                          (2, "Table 2: ablation, CE stage (x100)")):
+        table = paths.table(run, f"table{number}", "md")
+        if table.is_file():
+            lines += ["", f"{title}  [{table}]", table.read_text(encoding="utf-8").rstrip()]
     return "\n".join(lines)
