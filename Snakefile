@@ -26,6 +26,9 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/text.smk"
+include: "workflow/rules/encoder.smk"
+include: "workflow/rules/captioner.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

@@ -24,8 +24,9 @@ def snakemake_outputs(configfile: str, env: dict[str, str]) -> set[str]:
 
 def dvc_outs(dataset: str) -> set[str]:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    return {str(out) for name, stage in stages.items() if name.startswith(f"{dataset}_")
-            for out in stage.get("outs", [])}
+    return {next(iter(out)) if isinstance(out, dict) else str(out)
+            for name, stage in stages.items() if name.startswith(f"{dataset}_")
+            for out in [*stage.get("outs", []), *stage.get("metrics", [])]}
 
 
 def _covered(path: str, outs: set[str]) -> bool:

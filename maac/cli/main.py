@@ -21,6 +21,7 @@ from maac.cli import (
     model_commands,
     report_commands,
     text_commands,
+    train_commands,
 )
 from maac.errors import MaacError
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     inference_commands.register(sub, DEFAULT_CONFIG)
     report_commands.register(sub, DEFAULT_CONFIG)
     eval_commands.register(sub, DEFAULT_CONFIG)
+    train_commands.register(sub, DEFAULT_CONFIG)
     bench_commands.register(sub, DEFAULT_CONFIG)
     return parser
 

@@ -17,6 +17,8 @@ def all_targets():
     targets = [str(paths.manifest_csv(DATASET, split)) for split in SPLITS]
     targets += [str(paths.features_h5(DATASET, split)) for split in SPLITS]
     targets += text_outputs()
+    targets += training_targets()
+    targets += evaluation_targets()
     if config["dataset"]["source"] == "zenodo":  # metadata CSVs too: the full record
         targets += [str(paths.raw_dir(DATASET) / n) for n in config["dataset"]["zenodo"]["files"]]
     if uses_pretrained():
@@ -56,7 +58,7 @@ def final_stage(variant):
     return "rl" if variant == MAIN_VARIANT else "ce"
 
 
-def settings_json(*keys):
+def sections_json(*keys):
     """The config sections a rule depends on, as JSON for `--settings` (and as its params)."""
     import json
 
@@ -86,3 +88,17 @@ def evaluation_targets():
                for v in config["variants"] for s in config["seeds"]]
     tables = [str(run / f"table{i}.{ext}") for i in (1, 2) for ext in ("md", "csv")]
     return [*tables, *bundles, str(run / "figures" / "attention.png")]
+
+
+def training_targets():
+    """The training stages: both encoder phases, CE of every variant and seed, RL of maac."""
+    from maac.training.settings import captioner_dir, encoder_dir
+
+    run = config["run"]
+    targets = [str(encoder_dir(run, phase) / "metrics.json") for phase in ("frozen", "finetune")]
+    for seed in config["seeds"]:
+        for variant in config["variants"]:
+            targets.append(str(captioner_dir(run, variant, seed, "ce") / "metrics.json"))
+            if final_stage(variant) == "rl":
+                targets.append(str(captioner_dir(run, variant, seed, "rl") / "metrics.json"))
+    return targets

@@ -4,7 +4,6 @@
 # Downloads run where Snakemake runs (a cluster's login node usually has the internet access
 # its compute nodes lack).
 localrules:
-    download_clotho,
     download_panns,
 
 
@@ -32,6 +31,9 @@ if config["dataset"]["source"] == "synth":
 
 else:
     ZENODO = config["dataset"]["zenodo"]
+
+    localrules:
+        download_clotho,
 
     rule download_clotho:
         output:

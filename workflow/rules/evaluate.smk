@@ -54,7 +54,7 @@ rule bundle:
     output:
         f"{MODEL}/model.bundle",
     params:
-        settings=settings_json("audio", "decoding"),
+        settings=lambda wildcards: sections_json("audio", "decoding"),
     conda:
         MAAC_ENV
     log:
@@ -74,7 +74,7 @@ rule tables:
         table2=f"{RUN}/table2.md",
         table2_csv=f"{RUN}/table2.csv",
     params:
-        settings=settings_json("run", "seeds", "variants", "dataset"),
+        settings=lambda wildcards: sections_json("run", "seeds", "variants", "dataset"),
     conda:
         MAAC_ENV
     log:

@@ -1,0 +1,147 @@
+"""Subcommands of the training layer: ``maac train encoder | captioner | prior``.
+
+A stage's settings come from ``--config FILE`` (the sections it depends on are taken from it)
+or from ``--settings JSON`` (exactly those sections, as the Snakemake rules pass them); both
+give the same config hash. Inputs and outputs default to the dataset's and run's paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from maac.config import load_config
+from maac.errors import MaacError
+from maac.models.variants import VARIANTS
+
+
+def _settings(args: argparse.Namespace, stage: str) -> dict[str, Any]:
+    from maac.training.settings import stage_settings
+
+    if args.settings:
+        try:
+            settings = json.loads(args.settings)
+        except ValueError as err:
+            raise MaacError(f"--settings: not JSON ({err})") from err
+        if not isinstance(settings, dict):
+            raise MaacError("--settings: expected a JSON object of config sections")
+        return settings
+    return stage_settings(load_config(args.config), stage)
+
+
+def _runtime(args: argparse.Namespace) -> Any:
+    from maac.training.run import Runtime
+
+    return Runtime(args.device, args.threads, not args.no_progress, not args.no_tracking)
+
+
+def _inputs(args: argparse.Namespace) -> Any:
+    from maac.training.run import Inputs
+
+    return Inputs(args.features_dir, args.text_dir, args.init, getattr(args, "pretrained", None))
+
+
+def _encoder(args: argparse.Namespace) -> None:
+    from maac.training.run import run_encoder
+
+    settings = _settings(args, f"encoder_{args.phase}")
+    run_encoder(settings, args.phase, _inputs(args), _runtime(args), args.out_dir)
+
+
+def _captioner(args: argparse.Namespace) -> None:
+    from maac.training.run import run_captioner
+
+    settings = _settings(args, f"captioner_{args.stage}")
+    seed = args.seed
+    if seed is None:
+        if args.settings:
+            raise MaacError("--seed is required with --settings")
+        seed = load_config(args.config)["seeds"][0]
+    run_captioner(settings, args.stage, args.variant, seed, _inputs(args), _runtime(args),
+                  args.out_dir, no_audio=args.no_audio)
+
+
+def _prior(args: argparse.Namespace) -> None:
+    from maac import paths
+    from maac.text.vocabulary import Vocabulary
+    from maac.training.baselines import caption_prior
+    from maac.training.data import read_captions
+
+    config = load_config(args.config)
+    text = args.text_dir or paths.text_dir(config["dataset"]["name"])
+    vocab = Vocabulary.load(text / "vocab.json")
+    words = vocab.id_to_word
+
+    def refs(split: str) -> dict[str, list[list[str]]]:
+        caps = read_captions(text / f"captions_{split}.jsonl")
+        return {k: [[words[i] for i in c[1:-1]] for c in v] for k, v in caps.items()}
+
+    splits = config["dataset"]["splits"]
+    result = caption_prior(refs(splits["train"]), refs(splits["validation"]))
+    print(json.dumps(result, indent=2))
+
+
+def _common(p: argparse.ArgumentParser, default_config: Path) -> None:
+    p.add_argument("--config", type=Path, default=default_config)
+    p.add_argument("--settings", help="the stage's config sections as JSON (the rules pass it)")
+    p.add_argument("--features-dir", type=Path, help="default data/features/{dataset}")
+    p.add_argument("--text-dir", type=Path, help="default data/text/{dataset}")
+    p.add_argument("--out-dir", type=Path, help="default under results/{run}/")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (Snakemake: {threads})")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto: cuda when present")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-tracking", action="store_true", help="no MLflow run")
+
+
+def register(sub: Any, default_config: Path) -> None:
+    """Add this layer's subcommands to the ``maac`` parser."""
+    train = sub.add_parser("train", help="train a stage: keyword encoder, captioner CE or RL")
+    what = train.add_subparsers(dest="what", required=True, metavar="WHAT")
+
+    p = what.add_parser("encoder", help="stage 1: keyword encoder (phase frozen, then finetune)")
+    p.add_argument("--phase", required=True, choices=["frozen", "finetune"])
+    p.add_argument("--init", type=Path,
+                   help="finetune: the frozen phase's checkpoint (default its best.pt)")
+    p.add_argument("--pretrained", type=Path,
+                   help="frozen at width 1: PANNs checkpoint (default data/pretrained/...)")
+    _common(p, default_config)
+    p.set_defaults(handler=_encoder)
+
+    p = what.add_parser("captioner", help="stage 2 (ce) or 3 (rl) of one variant and seed")
+    p.add_argument("--stage", required=True, choices=["ce", "rl"])
+    p.add_argument("--variant", required=True, choices=VARIANTS)
+    p.add_argument("--seed", type=int, help="default: the config's first seed")
+    p.add_argument("--init", type=Path, help="ce: encoder checkpoint (default finetune/best.pt); "
+                   "rl: CE checkpoint (default ce/{captioner.rl.start_from}.pt)")
+    p.add_argument("--no-audio", action="store_true",
+                   help="blank encoder outputs: the no-audio baseline (use with --out-dir)")
+    _common(p, default_config)
+    p.set_defaults(handler=_captioner)
+
+    p = what.add_parser("prior", help="CIDEr-D of the best single training caption (no audio)")
+    p.add_argument("--config", type=Path, default=default_config)
+    p.add_argument("--text-dir", type=Path)
+    p.set_defaults(handler=_prior)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m maac.cli.train_commands WHAT ...``: the train subcommands on their own."""
+    parser = argparse.ArgumentParser(prog="maac train")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register(sub, Path("config/config.yaml"))
+    args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        args.handler(args)
+    except MaacError as err:
+        print(f"maac: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,417 @@
+"""The training layer: CIDEr-D rewards, augmentation, the loop's guards, resumption after SIGKILL.
+
+Every test runs on a tiny generated dataset (random log-mels, a dozen clips, captions from a
+small grammar) and a tiny model; the stages run in-process except where a kill is needed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import yaml
+
+from maac.errors import MaacError
+from maac.text.keywords import Keyword, KeywordTable
+from maac.text.vocabulary import EOS_ID, PAD_ID, Vocabulary
+from maac.training.augment import EncoderAugment
+from maac.training.cider import CiderD
+from maac.training.loop import LoopConfig, Recipe, TrainingError, train
+from maac.training.settings import stage_settings
+from maac.training.state import TrainingStateError
+from tests.conftest import REPO
+
+NOUNS = ["bird", "car", "dog", "rain", "bell", "wind"]
+VERBS = ["sings", "passes", "barks", "falls", "rings", "blows"]
+SPLITS = {"development": 12, "validation": 6}
+
+
+def _caption(rng: random.Random, nouns: list[str]) -> str:
+    parts = [f"a {n} {VERBS[NOUNS.index(n)]}" for n in nouns]
+    glue = rng.choice([" and then ", " while ", " followed by "])
+    return glue.join(parts) + rng.choice(["", " loudly", " nearby"])
+
+
+def make_dataset(root: Path, seed: int = 0, splits: dict[str, int] = SPLITS) -> None:
+    """data/features/tiny/{split}.h5 and data/text/tiny/* under ``root``, as the rules make them."""
+    rng = random.Random(seed)
+    gen = np.random.default_rng(seed)
+    audio = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())["audio"]
+    clips: dict[str, list[tuple[str, list[str], list[str]]]] = {}
+    for split, n in splits.items():
+        rows = []
+        for i in range(n):
+            nouns = rng.sample(NOUNS, rng.choice([1, 2]))
+            caps = [_caption(rng, nouns) for _ in range(5)]
+            rows.append((f"{split} clip {i:02d}.wav", nouns, caps))
+        clips[split] = rows
+        feats = [gen.normal(-40, 10, (int(gen.integers(64, 100)), 64)).astype(np.float32)
+                 for _ in rows]
+        path = root / "data/features/tiny" / f"{split}.h5"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w") as h5:
+            h5["logmel"] = np.concatenate(feats)
+            h5["offsets"] = np.cumsum([0] + [len(f) for f in feats]).astype(np.int64)
+            h5.create_dataset("split", data=[split] * len(rows), dtype=h5py.string_dtype())
+            h5.create_dataset("file_name", data=[r[0] for r in rows], dtype=h5py.string_dtype())
+            for key, value in audio.items():
+                h5.attrs[key] = value
+    text = root / "data/text/tiny"
+    text.mkdir(parents=True, exist_ok=True)
+    vocab = Vocabulary.build([c for _, _, caps in clips["development"] for c in caps])
+    vocab.save(text / "vocab.json")
+    KeywordTable(tuple(Keyword(w, "noun", 10 - i) for i, w in enumerate(NOUNS))).save(
+        text / "keywords.csv")
+    for split, rows in clips.items():
+        with (text / f"captions_{split}.jsonl").open("w") as f:
+            for name, _, caps in rows:
+                f.write(json.dumps({"split": split, "file_name": name,
+                                    "tokens": [vocab.encode(c) for c in caps]}) + "\n")
+        labels = np.array([[w in nouns for w in NOUNS] for _, nouns, _ in rows], dtype=np.uint8)
+        np.savez(text / f"labels_{split}.npz", file_names=np.array([r[0] for r in rows]),
+                 labels=labels)
+
+
+def tiny_config(epochs: int = 2) -> dict[str, Any]:
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["run"] = "tiny"
+    config["dataset"]["name"] = "tiny"
+    config["encoder"].update(width=0.0625, head_dim=16, acoustic_dim=16)
+    config["encoder"]["specaugment"].update(time_width=8, freq_width=4)
+    for phase in ("frozen", "finetune"):
+        config["encoder"][phase] = {"epochs": epochs, "lr": 1e-3}
+    config["captioner"].update(embed_dim=16, hidden_dim=16, attention_dim=16, top_keywords=2)
+    config["captioner"]["ce"].update(epochs=epochs, lr=3e-3)
+    config["captioner"]["rl"].update(epochs=epochs, lr=1e-4, samples_per_clip=2)
+    config["training"]["batch_size"] = 4
+    config["decoding"]["max_length"] = 12
+    return config
+
+
+def use_tiny_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny dataset in ``tmp_path``, made the working directory (data/..., results/...)."""
+    make_dataset(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return use_tiny_data(tmp_path, monkeypatch)
+
+
+def _runtime() -> Any:
+    from maac.training.run import Runtime
+
+    return Runtime("cpu", None, progress=False, tracking=False)
+
+
+# --- CIDEr-D ---------------------------------------------------------------------------------
+
+def _random_corpus(seed: int, clips: int = 8) -> tuple[list[str], list[list[str]]]:
+    rng = random.Random(seed)
+    words = ["a", "the", "dog", "bird", "car", "sings", "barks", "loudly", "passes", "by",
+             "and", "then", "rain", "falls"]
+    sent = lambda: " ".join(rng.choice(words) for _ in range(rng.randint(3, 9)))  # noqa: E731
+    return [sent() for _ in range(clips)], [[sent() for _ in range(5)] for _ in range(clips)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cider_d_equals_aac_metrics(seed: int) -> None:
+    from aac_metrics.functional import cider_d
+
+    cands, refs = _random_corpus(seed)
+    cands[0] = refs[0][0]  # one exact match
+    cands[1] = "dog"  # no bigram at all
+    corpus, sents = cider_d(cands, refs)
+    keys = [str(i) for i in range(len(cands))]
+    ours = CiderD({k: [r.split() for r in rs] for k, rs in zip(keys, refs, strict=True)})
+    scores = ours.scores(keys, [c.split() for c in cands])
+    np.testing.assert_allclose(scores, sents["cider_d"].numpy(), rtol=0, atol=1e-6)
+    assert abs(ours.corpus_score(dict(zip(keys, [c.split() for c in cands], strict=True)))
+               - float(corpus["cider_d"])) < 1e-6
+
+
+def test_scst_reward_equals_aac_metrics_on_the_training_corpus(tiny_data: Path) -> None:
+    """Rewards (DF from the training captions) = aac-metrics' cider_d over the training set."""
+    from aac_metrics.functional import cider_d
+
+    from maac.training.captioner_stage import reward_scorer, words_of
+    from maac.training.data import load_split
+
+    vocab = Vocabulary.load("data/text/tiny/vocab.json")
+    train_split = load_split("data/features/tiny/development.h5", "development",
+                             captions="data/text/tiny/captions_development.jsonl")
+    scorer = reward_scorer(train_split, vocab)
+    # hypotheses as a sampler returns them: ids with EOS and PAD after; scored as words
+    rng = np.random.default_rng(0)
+    tokens = torch.full((len(train_split), 10), PAD_ID)
+    lengths = torch.zeros(len(train_split), dtype=torch.long)
+    for i in range(len(train_split)):
+        n = int(rng.integers(1, 8))
+        tokens[i, :n] = torch.as_tensor(rng.integers(4, len(vocab), n))
+        tokens[i, n] = EOS_ID
+        lengths[i] = n + 1
+    hyps = words_of(tokens, lengths, vocab)
+    assert all("<eos>" not in h and "<pad>" not in h for h in hyps)
+    ours = scorer.scores(train_split.file_names, hyps)
+    refs = train_split.references(vocab)
+    _, sents = cider_d([" ".join(h) for h in hyps],
+                       [[" ".join(r) for r in refs[k]] for k in train_split.file_names])
+    np.testing.assert_allclose(ours, sents["cider_d"].numpy(), rtol=0, atol=1e-6)
+
+
+def test_cider_d_document_frequencies_are_a_parameter() -> None:
+    cands, refs = _random_corpus(3)
+    keys = [str(i) for i in range(len(cands))]
+    split_refs = {k: [r.split() for r in rs] for k, rs in zip(keys, refs, strict=True)}
+    own = CiderD(split_refs)
+    same = CiderD(split_refs, df_corpus=split_refs.values())
+    other = CiderD(split_refs, df_corpus=[[["a", "the", "dog"]]] * 3)
+    hyp = cands[2].split()
+    assert own.score("2", hyp) == same.score("2", hyp)
+    assert own.score("2", hyp) != other.score("2", hyp)
+
+
+def test_scst_loss_ignores_tokens_after_eos() -> None:
+    from maac.training.captioner_stage import scst_loss
+
+    logprobs = torch.full((2, 5), -1.0, requires_grad=True)
+    loss = scst_loss(torch.tensor([1.0, -2.0]), logprobs, torch.tensor([2, 4]))
+    loss.backward()
+    assert torch.all(logprobs.grad[0, 2:] == 0) and torch.all(logprobs.grad[1, 4:] == 0)
+    assert torch.all(logprobs.grad[0, :2] != 0) and torch.all(logprobs.grad[1, :4] != 0)
+    assert float(loss.detach()) == pytest.approx(-(1.0 * -1 * 2 + -2.0 * -1 * 4) / 6)
+
+
+# --- augmentation ------------------------------------------------------------------------------
+
+def _augment(mixup: float = 1.0, widths: tuple[int, int] = (0, 0)) -> EncoderAugment:
+    cfg = tiny_config()["encoder"]
+    cfg = copy.deepcopy(cfg)
+    cfg["mixup_alpha"] = mixup
+    cfg["specaugment"].update(time_width=widths[0], freq_width=widths[1])
+    return EncoderAugment(cfg)
+
+
+def test_mixup_uses_one_lambda_for_features_and_labels() -> None:
+    torch.manual_seed(0)
+    aug = _augment()
+    labels = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    x = labels[:, 0].view(4, 1, 1, 1).expand(4, 1, 6, 8).clone()  # feature = first label
+    aug.new_batch(4, torch.device("cpu"))
+    mixed = aug("bn0", x)
+    targets = aug.mix_targets(labels)
+    assert aug.lam is not None and not torch.all((aug.lam == 0) | (aug.lam == 1))
+    torch.testing.assert_close(mixed[:, 0, 0, 0], targets[:, 0])
+    torch.testing.assert_close(mixed.amax(dim=(1, 2, 3)), mixed.amin(dim=(1, 2, 3)))
+
+
+def test_mixup_on_the_input_equals_mixup_after_bn0_in_eval_mode() -> None:
+    from maac.models.resnet38 import ResNet38Trunk
+
+    trunk = ResNet38Trunk(0.0625).eval()
+    with torch.no_grad():
+        trunk.bn0.running_mean.uniform_(-50, -30)
+        trunk.bn0.running_var.uniform_(20, 80)
+        trunk.bn0.weight.uniform_(0.5, 2)
+        trunk.bn0.bias.uniform_(-1, 1)
+    x = torch.randn(3, 40, 64) * 10 - 40
+    lengths = torch.tensor([40, 40, 40])
+    aug = _augment()
+    torch.manual_seed(1)
+    aug.new_batch(3, torch.device("cpu"))
+    via_input = trunk.bn0(aug.apply_to_input(x, lengths, trunk)[:, None].transpose(1, 3))
+    after = aug.mix(trunk.bn0(x[:, None].transpose(1, 3)))
+    torch.testing.assert_close(via_input, after, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("scheme", ["zero", "mean", "exchange"])
+def test_specaugment_pp_masks_stripes_of_one_hidden_point(scheme: str) -> None:
+    aug = _augment(mixup=0.0, widths=(8, 4))
+    aug.pp_points, aug.pp_scheme = ["layer1"], scheme
+    torch.manual_seed(2)
+    aug.new_batch(4, torch.device("cpu"))
+    x = torch.rand(4, 3, 20, 16) + 1
+    assert torch.equal(aug("layer2", x), x)  # not the drawn point
+    y = aug("layer1", x)
+    changed = (y != x).any(dim=1)  # (B, T, F): the same stripes in every channel
+    assert changed.any()
+    assert torch.equal((y != x).all(dim=1), changed) or scheme != "zero"
+
+
+# --- the loop's guards -------------------------------------------------------------------------
+
+class ToyRecipe(Recipe):
+    """A linear regression: enough to exercise the loop."""
+
+    def __init__(self, nan_at: tuple[int, int] | None = None) -> None:
+        torch.manual_seed(0)
+        self.model = nn.Linear(3, 1)
+        self.x, self.y = torch.randn(12, 3), torch.randn(12, 1)
+        self.nan_at = nan_at
+
+    def trainable(self) -> list[nn.Parameter]:
+        return list(self.model.parameters())
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        return [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+
+    def step(self, batch: list[int], epoch: int) -> tuple[torch.Tensor, int]:
+        self.calls = getattr(self, "calls", 0) + 1
+        loss = ((self.model(self.x[batch]) - self.y[batch]) ** 2).mean()
+        if self.nan_at == (epoch + 1, (self.calls - 1) % 3 + 1):
+            loss = loss * float("nan")
+        return loss, len(batch)
+
+    def validate(self) -> dict[str, float]:
+        with torch.no_grad():
+            return {"val_neg_mse": -float(((self.model(self.x) - self.y) ** 2).mean())}
+
+    def checkpoint(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return self.model.state_dict(), {"format": "toy"}
+
+
+def _loop(out: Path, identity: dict[str, str], epochs: int = 3) -> LoopConfig:
+    return LoopConfig("toy", epochs, 0.01, 0.98, 1.0, "val_neg_mse", out, torch.device("cpu"),
+                      identity, progress=False)
+
+
+def test_nan_loss_stops_with_epoch_and_batch_and_keeps_the_last_good_state(tmp_path: Path):
+    with pytest.raises(TrainingError, match=r"loss is nan at epoch 2, batch 2/3.*after epoch 1"):
+        train(ToyRecipe(nan_at=(2, 2)), _loop(tmp_path, {"config_hash": "a"}))
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    assert state["training"]["epoch"] == 1 and not (tmp_path / "last.pt").exists()
+    summary = train(ToyRecipe(), _loop(tmp_path, {"config_hash": "a"}))  # resumes after epoch 1
+    assert [r["epoch"] for r in summary["history"]] == [1, 2, 3]
+    assert (tmp_path / "last.pt").is_file() and not (tmp_path / "state.pt").exists()
+
+
+def test_a_state_from_another_config_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError):
+        train(ToyRecipe(nan_at=(2, 1)), _loop(tmp_path, {"config_hash": "aaaa", "vocab": "v"}))
+    with pytest.raises(TrainingStateError, match=r"state\.pt: this training state was made with "
+                       r"another config, vocabulary or input model \(config_hash aaaa != bbbb\)"):
+        train(ToyRecipe(), _loop(tmp_path, {"config_hash": "bbbb", "vocab": "v"}))
+
+
+def test_lr_decays_by_the_configured_factor_per_epoch(tmp_path: Path) -> None:
+    summary = train(ToyRecipe(), _loop(tmp_path, {}))
+    lrs = [r["lr"] for r in summary["history"]]
+    assert lrs == pytest.approx([0.01, 0.0098, 0.0098 * 0.98])
+
+
+# --- the stages --------------------------------------------------------------------------------
+
+def test_three_stages_in_process(tiny_data: Path) -> None:
+    """frozen -> finetune -> CE -> RL on the tiny data; outputs where the rules expect them."""
+    from maac.models.captioner import load_captioner
+    from maac.training.run import Inputs, run_captioner, run_encoder
+
+    config = tiny_config(epochs=1)
+    for phase in ("frozen", "finetune"):
+        summary = run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(),
+                              _runtime())
+        assert 0 <= summary["best"] <= 1
+    for stage in ("ce", "rl"):
+        summary = run_captioner(stage_settings(config, f"captioner_{stage}"), stage, "maac", 1,
+                                Inputs(), _runtime())
+        assert summary["best"] >= 0 and "not computed" in summary["spider"]
+    out = Path("results/tiny/maac/seed1")
+    for stage in ("ce", "rl"):
+        assert {p.name for p in (out / stage).iterdir()} == {"best.pt", "last.pt",
+                                                             "metrics.json"}
+        model, meta = load_captioner(out / stage / "best.pt")
+        assert meta["stage"] == f"captioner_{stage}" and meta["variant"] == "maac"
+    assert {p.name for p in Path("results/tiny/encoder/finetune").iterdir()} == {
+        "best.pt", "last.pt", "metrics.json"}
+
+
+def test_ce_refuses_an_encoder_trained_with_another_keyword_table(tiny_data: Path) -> None:
+    from maac.training.run import Inputs, run_captioner, run_encoder
+
+    config = tiny_config(epochs=1)
+    config["encoder"]["finetune"]["epochs"] = 0
+    for phase in ("frozen", "finetune"):
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), _runtime())
+    table = KeywordTable.load("data/text/tiny/keywords.csv")
+    KeywordTable(tuple(reversed(table.keywords))).save("data/text/tiny/keywords.csv")
+    with pytest.raises(MaacError, match="trained with another keyword table"):
+        run_captioner(stage_settings(config, "captioner_ce"), "ce", "maac", 1, Inputs(),
+                      _runtime())
+
+
+def test_ce_cache_gives_the_same_training_as_per_batch_encoding(tiny_data: Path) -> None:
+    from maac.training.run import Inputs, run_captioner, run_encoder
+
+    config = tiny_config(epochs=1)
+    config["encoder"]["finetune"]["epochs"] = 0
+    for phase in ("frozen", "finetune"):
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), _runtime())
+    losses = []
+    for cache in (True, False):
+        config["captioner"]["ce"]["cache_encoder"] = cache
+        summary = run_captioner(stage_settings(config, "captioner_ce"), "ce", "base", 1,
+                                Inputs(), _runtime(), out_dir=Path(f"ce_cache_{cache}"))
+        losses.append(summary["history"][-1]["train_loss"])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+
+
+def _train_cmd(settings: dict[str, Any], out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "maac.cli.train_commands", "encoder", "--phase", "finetune",
+            "--settings", json.dumps(settings), "--out-dir", str(out), "--threads", "1",
+            "--device", "cpu", "--no-progress", "--no-tracking", *extra]
+
+
+def test_sigkill_mid_epoch_then_rerun_gives_bitwise_the_uninterrupted_weights(
+    tiny_data: Path, cli_env: dict[str, str]
+) -> None:
+    from maac.training.run import Inputs, run_encoder
+
+    config = tiny_config(epochs=1)
+    config["encoder"]["finetune"]["epochs"] = 3
+    run_encoder(stage_settings(config, "encoder_frozen"), "frozen", Inputs(), _runtime())
+    settings = stage_settings(config, "encoder_finetune")
+
+    whole, killed = tiny_data / "whole", tiny_data / "killed"
+    first = subprocess.run(_train_cmd(settings, whole), env=cli_env, capture_output=True,
+                           text=True)
+    assert first.returncode == 0, first.stderr
+
+    proc = subprocess.Popen(_train_cmd(settings, killed), env=cli_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (killed / "state.pt").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint after 120 s"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the stage ended before it could be killed"
+    epoch = torch.load(killed / "state.pt", weights_only=True)["training"]["epoch"]
+    assert epoch < 3 and not (killed / "last.pt").exists()
+
+    rerun = subprocess.run(_train_cmd(settings, killed), env=cli_env, capture_output=True,
+                           text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming after epoch {epoch}" in rerun.stdout
+    a = torch.load(whole / "last.pt", weights_only=True)
+    b = torch.load(killed / "last.pt", weights_only=True)
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    timing = {"samples_per_s", "train_seconds"}
+    histories = [[{k: v for k, v in r.items() if k not in timing} for r in
+                  json.loads((d / "metrics.json").read_text())["history"]] for d in (whole, killed)]
+    assert histories[0] == histories[1]
