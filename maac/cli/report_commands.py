@@ -63,6 +63,13 @@ def _attention(args: argparse.Namespace) -> None:
     print(f"attention figure of {len(traces)} clips -> {args.out}")
 
 
+def _curves(args: argparse.Namespace) -> None:
+    from maac.evaluation.curves import draw_curves
+
+    draw_curves(args.summaries, args.out)
+    print(f"training curves of {len(args.summaries)} stages -> {args.out}")
+
+
 def register(sub: Any, default_config: Path) -> None:
     p = sub.add_parser("tables", help="Table 1 and Table 2 of the paper from a run's metrics")
     p.add_argument("--config", type=Path, default=default_config)
@@ -78,3 +85,7 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--max-length", type=int, default=30)
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(handler=_attention)
+    p = which.add_parser("curves", help="per-epoch training curves of training stages")
+    p.add_argument("summaries", nargs="+", type=Path, help="stages' metrics.json files")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(handler=_curves)

@@ -48,7 +48,7 @@ def _cell(results: Sequence[dict[str, Any]], key: str) -> tuple[str, float | Non
 
 
 def _runs(results: Sequence[dict[str, Any]]) -> str:
-    return " ".join(str(r.get("mlflow_run_id", "-")) for r in results)
+    return " ".join(str(r.get("mlflow_run_id") or "-") for r in results)
 
 
 def table1(results: dict[str, list[dict[str, Any]]], variant: str = "maac") -> list[dict]:

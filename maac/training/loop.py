@@ -165,7 +165,7 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
             shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items()
                               if k != "epoch" and isinstance(v, float))
             print(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}: {shown}", flush=True)
-        summary = _summary(cfg, history, best)
+        summary = {**_summary(cfg, history, best), "run_id": run_id}  # the stage's MLflow run
         with atomic_file(out / METRICS) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         if state_path.is_file():

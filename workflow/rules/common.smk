@@ -87,7 +87,8 @@ def evaluation_targets():
     bundles = [str(paths.model_dir(config["run"], v, s) / "model.bundle")
                for v in config["variants"] for s in config["seeds"]]
     tables = [str(run / f"table{i}.{ext}") for i in (1, 2) for ext in ("md", "csv")]
-    return [*tables, *bundles, str(run / "figures" / "attention.png")]
+    figures = [str(run / "figures" / f"{name}.png") for name in ("attention", "training_curves")]
+    return [*tables, *bundles, *figures]
 
 
 def training_targets():

@@ -70,9 +70,9 @@ rule tables:
         metrics_targets,
     output:
         table1=f"{RUN}/table1.md",
-        table1_csv=f"{RUN}/table1.csv",
+        table1_csv=report(f"{RUN}/table1.csv", caption="../report/table1.rst", category="Tables"),
         table2=f"{RUN}/table2.md",
-        table2_csv=f"{RUN}/table2.csv",
+        table2_csv=report(f"{RUN}/table2.csv", caption="../report/table2.rst", category="Tables"),
     params:
         settings=lambda wildcards: sections_json("run", "seeds", "variants", "dataset"),
     conda:
@@ -102,3 +102,20 @@ rule attention_figure:
     shell:
         "maac figure attention --model {input.bundle:q} --features {input.features:q}"
         " --count 3 --max-length {params.max_length} --out {output:q} 2>&1 | tee {log:q}"
+
+
+rule training_curves:
+    input:
+        training_targets(),
+    output:
+        report(
+            f"{RUN}/figures/training_curves.png",
+            caption="../report/curves.rst",
+            category="Training curves",
+        ),
+    conda:
+        MAAC_ENV
+    log:
+        f"{LOGS}/training_curves.log",
+    shell:
+        "maac figure curves {input:q} --out {output:q} 2>&1 | tee {log:q}"

@@ -1,0 +1,36 @@
+"""Per-epoch training curves of every stage (from each stage's ``metrics.json`` history)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from maac.atomic import atomic_file
+
+
+def draw_curves(summaries: list[Path], out: Path | str) -> None:
+    """One panel per stage: training loss and the validation metric over epochs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(summaries), 1, figsize=(7, 2.6 * len(summaries)), squeeze=False)
+    for path, (ax,) in zip(summaries, axes, strict=True):
+        summary = json.loads(Path(path).read_text(encoding="utf-8"))
+        history = summary["history"]
+        epochs = [h["epoch"] for h in history]
+        metric = summary["metric"]
+        ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="training loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss")
+        right = ax.twinx()
+        right.plot(epochs, [h.get(metric) for h in history], "s-", color="tab:orange",
+                   label=f"validation {metric}")
+        right.set_ylabel(f"validation {metric}")
+        ax.set_title(f"{path.parent.relative_to(path.parents[2])}: best {metric} "
+                     f"{summary['best']:.3f} at epoch {summary['best_epoch']}", fontsize=9)
+    fig.tight_layout()
+    with atomic_file(out, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
