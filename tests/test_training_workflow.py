@@ -59,5 +59,29 @@ def test_tiny_demo_trains_every_stage_and_tracks_each_in_mlflow(
         assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert len(client.get_metric_history(child.info.run_id, "train_loss")) == 2
 
+    # Evaluation: captions, aac-metrics scores, bundles, the paper's tables and figures.
+    table1 = (run / "table1.md").read_text()
+    assert "| ours: MAAC (both, shared semantic module), cross-entropy |" in table1
+    assert "| paper: MAAC, CIDEr-D optimised (RL) | 64.8 |" in table1
+    run_ids = {child.info.run_id for child in children}
+    assert any(run_id in table1 for run_id in run_ids), "our rows name their MLflow runs"
+    assert "| Base (acoustic attention only) |" in (run / "table2.md").read_text()
+    metrics = json.loads((run / "maac/seed1/metrics_rl_evaluation.json").read_text())
+    assert metrics["cider_d"] >= 0 and 0 < metrics["bleu_1"] <= 1
+    for name in ("attention.png", "training_curves.png"):
+        assert (run / "figures" / name).read_bytes()[:4] == b"\x89PNG"
+    for variant in ("base", "maac"):
+        assert (run / variant / "seed1" / "model.bundle").is_file()
+
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    report = work / "report.zip"
+    built = subprocess.run([*cmd, "--report", str(report)], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    import zipfile
+
+    names = zipfile.ZipFile(report).namelist()
+    for item in ("table1.csv", "table2.csv", "attention.png", "training_curves.png"):
+        assert any(n.endswith(item) for n in names), item
