@@ -19,7 +19,12 @@ import torch
 
 from maac.atomic import atomic_file
 from maac.errors import MaacError
-from maac.models.captioner import Captioner, captioner_from_state, read_checkpoint
+from maac.models.captioner import (
+    Captioner,
+    captioner_from_state,
+    load_torch_file,
+    read_checkpoint,
+)
 from maac.text.keywords import KeywordTable
 from maac.text.vocabulary import Vocabulary
 
@@ -103,12 +108,7 @@ def _check(blob: dict[str, Any], source: str) -> Bundle:
 def read_bundle(path: Path | str) -> Bundle:
     """Load and verify a bundle (``weights_only=True``); the model is in eval mode on the CPU."""
     path = Path(path)
-    if not path.is_file():
-        raise BundleError(f"{path}: model bundle not found")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling failures have many types
-        raise BundleError(f"{path}: not a readable model bundle ({err})") from err
+    blob = load_torch_file(path, "model bundle", BundleError)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise BundleError(f"{path}: not a maac model bundle (expected format {FORMAT})")
     bundle = _check(blob, str(path))

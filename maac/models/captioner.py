@@ -106,15 +106,20 @@ def save_checkpoint(path: Path | str, state_dict: dict[str, Tensor], meta: dict[
         torch.save({"state_dict": state_dict, "meta": meta}, tmp)
 
 
-def read_checkpoint(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """The state dict and metadata written by :func:`save_checkpoint` (``weights_only=True``)."""
+def load_torch_file(path: Path | str, what: str, error: type[MaacError] = MaacError) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; ``error`` naming the file otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise MaacError(f"{path}: checkpoint not found")
+        raise error(f"{path}: {what} not found")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors have many types
-        raise MaacError(f"{path}: not a readable checkpoint ({err})") from err
+        raise error(f"{path}: not a readable {what} ({err})") from err
+
+
+def read_checkpoint(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The state dict and metadata written by :func:`save_checkpoint` (``weights_only=True``)."""
+    blob = load_torch_file(path, "checkpoint")
     if not isinstance(blob, dict) or not {"state_dict", "meta"} <= set(blob):
         raise MaacError(f"{path}: not a maac checkpoint (expected 'state_dict' and 'meta')")
     return blob["state_dict"], blob["meta"]
