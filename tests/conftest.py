@@ -62,3 +62,11 @@ def tiny_config(tmp_path: Path, demo_config: dict) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(demo_config), encoding="utf-8")
     return path
+
+
+def data_targets(dataset: str) -> list[str]:
+    """Snakemake targets of the data, feature and text layers of a dataset (the DAG without
+    training, which tests/test_training_workflow.py runs on its own tiny config)."""
+    splits = ("development", "validation", "evaluation")
+    return [f"data/{layer}/{dataset}/{split}.{ext}" for layer, ext in (("manifest", "csv"),
+            ("features", "h5")) for split in splits] + [f"data/text/{dataset}/vocab.json"]

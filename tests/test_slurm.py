@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, data_targets
 from tests.slurm_cluster import (
     DEFAULT_PARTITION,
     PARTITION,
@@ -284,8 +284,9 @@ def test_demo_stages_run_as_slurm_jobs_and_match_a_local_run(
     local.mkdir()
     cluster.mkdir()
     snakefile = str(REPO / "Snakefile")
+    targets = data_targets("tiny")  # the DAG's first stages: data, features, text
     run(["snakemake", "-s", snakefile, "--profile", str(PROFILE.parent / "default"), "--cores",
-         "2", "--configfile", str(tiny_config)], local, clean_env(cli_env))
+         "2", *targets, "--configfile", str(tiny_config)], local, clean_env(cli_env))
 
     # the partition comes from the environment, through the profile's expression: not the
     # cluster's default partition (DEFAULT_PARTITION) where a job without -p would land
@@ -294,7 +295,8 @@ def test_demo_stages_run_as_slurm_jobs_and_match_a_local_run(
     start = time.monotonic()
     try:
         result = run(["snakemake", "-s", snakefile, "--profile", str(PROFILE), "--profile",
-                      str(extra), "--configfile", str(tiny_config)], cluster, env, timeout=900)
+                      str(extra), *targets, "--configfile", str(tiny_config)], cluster, env,
+                     timeout=900)
     except (AssertionError, subprocess.TimeoutExpired) as e:
         raise AssertionError(f"{e}\n{slurm.tail('slurmctld')}{slurm.tail('slurmd')}") from e
     seconds = time.monotonic() - start
