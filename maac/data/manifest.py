@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import html
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,37 +45,46 @@ def _names(items: list[str], max_items: int = 10) -> str:
     return shown + more
 
 
-def read_captions(path: Path | str) -> list[tuple[str, tuple[str, ...]]]:
-    """Rows of a Clotho caption CSV as (file_name, 5 captions), checked for completeness."""
+def csv_records(
+    path: Path | str, columns: list[str], what: str, header_hint: str,
+    error: type[MaacError] = ManifestError,
+) -> Iterator[tuple[int, str, dict[str, str]]]:
+    """(line, file_name, row) of a CSV keyed by ``file_name``: the columns checked, file names
+    non-empty and unique; ``error`` names the file (and line) otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise ManifestError(f"{path}: caption CSV not found")
+        raise error(f"{path}: {what} not found")
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        missing = [c for c in ["file_name", *CAPTION_COLUMNS] if c not in header]
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
-            raise ManifestError(
-                f"{path}: missing column(s) {missing}; a Clotho caption CSV has the header "
-                "file_name,caption_1,...,caption_5"
-            )
-        rows: list[tuple[str, tuple[str, ...]]] = []
+            raise error(f"{path}: missing column(s) {missing}; {header_hint}")
         seen: set[str] = set()
         for line, row in enumerate(reader, start=2):
             name = (row["file_name"] or "").strip()
             if not name:
-                raise ManifestError(f"{path}, line {line}: empty file_name")
+                raise error(f"{path}, line {line}: empty file_name")
             if name in seen:
-                raise ManifestError(f"{path}, line {line}: file_name {name!r} appears twice")
+                raise error(f"{path}, line {line}: file_name {name!r} appears twice")
             seen.add(name)
-            captions = tuple((row[c] or "").strip() for c in CAPTION_COLUMNS)
-            empty = [c for c, text in zip(CAPTION_COLUMNS, captions, strict=True) if not text]
-            if empty:
-                raise ManifestError(
-                    f"{path}, line {line} ({name!r}): empty {', '.join(empty)}; every clip needs "
-                    f"{N_CAPTIONS} captions"
-                )
-            rows.append((name, captions))
+            yield line, name, row
+
+
+def read_captions(path: Path | str) -> list[tuple[str, tuple[str, ...]]]:
+    """Rows of a Clotho caption CSV as (file_name, 5 captions), checked for completeness."""
+    rows: list[tuple[str, tuple[str, ...]]] = []
+    for line, name, row in csv_records(
+        path, ["file_name", *CAPTION_COLUMNS], "caption CSV",
+        "a Clotho caption CSV has the header file_name,caption_1,...,caption_5",
+    ):
+        captions = tuple((row[c] or "").strip() for c in CAPTION_COLUMNS)
+        empty = [c for c, text in zip(CAPTION_COLUMNS, captions, strict=True) if not text]
+        if empty:
+            raise ManifestError(
+                f"{path}, line {line} ({name!r}): empty {', '.join(empty)}; every clip needs "
+                f"{N_CAPTIONS} captions"
+            )
+        rows.append((name, captions))
     return rows
 
 

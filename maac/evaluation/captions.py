@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from maac.atomic import atomic_file
+from maac.data.manifest import csv_records
 from maac.errors import MaacError
 
 COLUMNS = ["file_name", "caption"]
@@ -74,24 +75,9 @@ def write_captions(rows: list[tuple[str, str]], path: Path | str) -> None:
 def read_predictions(path: Path | str) -> dict[str, str]:
     """file_name -> caption of a ``file_name,caption`` CSV (empty captions kept, for the
     metrics' check to list)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MaacError(f"{path}: predictions CSV not found; run `maac decode` first")
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise MaacError(f"{path}: missing column(s) {missing}; expected the header "
-                            "file_name,caption")
-        predictions: dict[str, str] = {}
-        for line, row in enumerate(reader, start=2):
-            name = (row["file_name"] or "").strip()
-            if not name:
-                raise MaacError(f"{path}, line {line}: empty file_name")
-            if name in predictions:
-                raise MaacError(f"{path}, line {line}: file_name {name!r} appears twice")
-            predictions[name] = row["caption"] or ""
-    return predictions
+    records = csv_records(path, COLUMNS, "predictions CSV (run `maac decode` first)",
+                          "expected the header file_name,caption", MaacError)
+    return {name: row["caption"] or "" for _, name, row in records}
 
 
 def read_references(path: Path | str) -> dict[str, list[str]]:
