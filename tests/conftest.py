@@ -70,3 +70,19 @@ def data_targets(dataset: str) -> list[str]:
     splits = ("development", "validation", "evaluation")
     return [f"data/{layer}/{dataset}/{split}.{ext}" for layer, ext in (("manifest", "csv"),
             ("features", "h5")) for split in splits] + [f"data/text/{dataset}/vocab.json"]
+
+
+def imported_modules(layer: str) -> dict[str, list[str]]:
+    """Module names each file of ``maac/<layer>/`` imports (for the layering tests)."""
+    import ast
+
+    found = {}
+    for path in sorted((REPO / "maac" / layer).glob("*.py")):
+        names = []
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.append(node.module)
+        found[path.name] = names
+    return found

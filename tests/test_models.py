@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from maac.errors import MaacError
 from maac.models.captioner import Captioner, load_captioner, save_captioner
 from maac.models.decoder import VARIANTS, Decoder
 from maac.models.keyword_encoder import keyword_loss
-from tests.conftest import REPO
+from tests.conftest import REPO, imported_modules
 
 VOCAB = 30
 KEYWORD_IDS = torch.arange(5, 17)  # 12 keywords, each a vocabulary word
@@ -261,11 +260,5 @@ def test_model_params_command_prints_the_table(capsys: pytest.CaptureFixture[str
 def test_models_layer_imports_no_higher_layer() -> None:
     forbidden = ("maac.training", "maac.decoding", "maac.evaluation", "maac.cli",
                  "maac.tracking")
-    for path in (REPO / "maac" / "models").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            assert not any(n.startswith(forbidden) for n in names), (path.name, names)
+    for path, names in imported_modules("models").items():
+        assert not any(n.startswith(forbidden) for n in names), (path, names)

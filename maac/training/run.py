@@ -81,6 +81,21 @@ def _tracker(runtime: Runtime, settings: dict[str, Any], run_name: str,
     return MlflowTracker(settings["run"], run_name, settings, tags)
 
 
+
+def _stage_files(settings: dict[str, Any], inputs: Inputs, text_dir: Path, kind: str,
+                 text_file: Any) -> dict[str, Path]:
+    """The inputs every stage reads: train/validation features, their ``kind`` text files
+    (``text_file(text_dir, split)``: labels or captions), the keyword table and vocabulary."""
+    splits = settings["dataset"]["splits"]
+    return {
+        "features_train": inputs.features(settings, splits["train"]),
+        "features_validation": inputs.features(settings, splits["validation"]),
+        f"{kind}_train": text_file(text_dir, splits["train"]),
+        f"{kind}_validation": text_file(text_dir, splits["validation"]),
+        "keywords": text_dir / "keywords.csv",
+        "vocab": text_dir / "vocab.json",
+    }
+
 def run_encoder(settings: dict[str, Any], phase: str, inputs: Inputs, runtime: Runtime,
                 out_dir: Path | None = None) -> dict[str, Any]:
     """Stage 1, phase ``frozen`` or ``finetune``."""
@@ -90,14 +105,7 @@ def run_encoder(settings: dict[str, Any], phase: str, inputs: Inputs, runtime: R
     stage = f"encoder_{phase}"
     text_dir = inputs.text(settings)
     splits = settings["dataset"]["splits"]
-    files = {
-        "features_train": inputs.features(settings, splits["train"]),
-        "features_validation": inputs.features(settings, splits["validation"]),
-        "labels_train": labels_npz(text_dir, splits["train"]),
-        "labels_validation": labels_npz(text_dir, splits["validation"]),
-        "keywords": text_dir / "keywords.csv",
-        "vocab": text_dir / "vocab.json",
-    }
+    files = _stage_files(settings, inputs, text_dir, "labels", labels_npz)
     init = inputs.init
     if phase == "finetune" and init is None:
         init = encoder_dir(settings["run"], "frozen") / "best.pt"
@@ -158,15 +166,8 @@ def run_captioner(settings: dict[str, Any], stage: str, variant: str, seed: int,
     if init is None:
         init = (encoder_dir(run, "finetune") / "best.pt" if stage == "ce" else
                 captioner_dir(run, variant, seed, "ce") / f"{sub['start_from']}.pt")
-    files = {
-        "features_train": inputs.features(settings, splits["train"]),
-        "features_validation": inputs.features(settings, splits["validation"]),
-        "captions_train": captions_jsonl(text_dir, splits["train"]),
-        "captions_validation": captions_jsonl(text_dir, splits["validation"]),
-        "keywords": text_dir / "keywords.csv",
-        "vocab": text_dir / "vocab.json",
-        "init": init,
-    }
+    files = {**_stage_files(settings, inputs, text_dir, "captions", captions_jsonl),
+             "init": init}
     missing = [str(p) for p in files.values() if not Path(p).is_file()]
     if missing:
         raise MaacError(f"{name}: input not found: {', '.join(missing)}")
