@@ -1,4 +1,4 @@
-"""Log-mel extraction: ours (worker processes, PANNs front end) vs a straightforward librosa loop.
+"""Log-mel extraction: ours (a thread per core, PANNs front end) vs a plain librosa loop.
 
 Both compute PANNs' features of the same clips: 32 kHz, 1024-point STFT, hop 320, 64 slaney
 mel bands 50-14000 Hz, dB. The baseline is what one would write with librosa: ``librosa.load``
@@ -8,14 +8,13 @@ our log-mel equals librosa's computed on our resampled waveform (see :func:`logm
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from maac.audio import feature_store
+from maac.audio.feature_store import ParallelLogMel
 from maac.audio.frontend import LogMel
 from maac.bench.timing import alternate
 from maac.errors import MaacError
@@ -85,11 +84,8 @@ def run(clips: list[Path], cfg: dict[str, Any], repeats: int = 3,
             librosa_logmel(wave, cfg)
 
     paths = [str(p) for p in clips]
-    with mp.get_context("spawn").Pool(workers, feature_store._init_worker, (cfg,)) as pool:
-        def ours() -> None:
-            pool.map(feature_store._features, paths, chunksize=1)
-
-        base_s, ours_s = alternate(baseline, ours, repeats)
+    with ParallelLogMel(cfg, workers) as extractor:
+        base_s, ours_s = alternate(baseline, lambda: extractor.map(paths), repeats)
     return {
         "name": "log-mel extraction", "clips": len(clips), "workers": workers,
         "baseline": "librosa load + melspectrogram + power_to_db, clip by clip",

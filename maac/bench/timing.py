@@ -23,15 +23,25 @@ def machine() -> dict[str, Any]:
             "device": "cuda" if torch.cuda.is_available() else "cpu"}
 
 
+SETTLE_S = 0.3
+
+
 def alternate(
-    baseline: Callable[[], object], ours: Callable[[], object], repeats: int
+    baseline: Callable[[], object], ours: Callable[[], object], repeats: int,
+    settle_s: float = SETTLE_S,
 ) -> tuple[float, float]:
-    """Median seconds of each, run alternately ``repeats`` times (after one warm-up each)."""
+    """Median seconds of each, run alternately ``repeats`` times (after one warm-up each).
+
+    Each timed run starts after ``settle_s`` idle seconds: BLAS and OpenMP worker threads
+    busy-wait for up to ~0.1 s after a call (OpenBLAS's default), and would otherwise take a
+    core from whichever side runs next.
+    """
     baseline()
     ours()
     times: dict[str, list[float]] = {"baseline": [], "ours": []}
     for _ in range(repeats):
         for name, fn in (("baseline", baseline), ("ours", ours)):
+            time.sleep(settle_s)
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
