@@ -30,18 +30,22 @@ SCALE = 10.0
 
 def ngrams(words: Sequence[str], n: int = N) -> Counter[Ngram]:
     """Counts of every 1..n-gram of a word sequence."""
+    words = tuple(words)
     counts: Counter[Ngram] = Counter()
     for k in range(1, n + 1):
-        for i in range(len(words) - k + 1):
-            counts[tuple(words[i : i + k])] += 1
+        counts.update(words[i : i + k] for i in range(len(words) - k + 1))
     return counts
 
 
 def document_frequencies(corpus: Iterable[Sequence[Sequence[str]]], n: int = N) -> Counter[Ngram]:
     """In how many documents (a clip's references together) each n-gram occurs."""
+    return _document_frequencies([[ngrams(ref, n) for ref in refs] for refs in corpus])
+
+
+def _document_frequencies(corpus: Iterable[Sequence[Counter[Ngram]]]) -> Counter[Ngram]:
     df: Counter[Ngram] = Counter()
     for refs in corpus:
-        df.update({g for ref in refs for g in ngrams(ref, n)})
+        df.update(set().union(*refs))
     return df
 
 
@@ -50,13 +54,14 @@ class _Vector:
 
     __slots__ = ("vec", "norm", "length")
 
-    def __init__(self, counts: Counter[Ngram], df: Counter[Ngram], log_docs: float, n: int):
+    def __init__(self, counts: Counter[Ngram], idf: dict[Ngram, float], log_docs: float, n: int):
+        """``idf[g]`` = log(docs) - log(df(g)); n-grams absent from it have df 0: log(docs)."""
         self.vec: list[dict[Ngram, float]] = [{} for _ in range(n)]
         norm = [0.0] * n
         length = 0
         for gram, tf in counts.items():
             k = len(gram) - 1
-            value = float(tf) * (log_docs - math.log(max(1.0, float(df.get(gram, 0)))))
+            value = float(tf) * idf.get(gram, log_docs)
             self.vec[k][gram] = value
             norm[k] += value * value
             if k == 1:  # coco-caption's length: the number of bigrams
@@ -80,36 +85,55 @@ class CiderD:
         n: int = N,
         sigma: float = SIGMA,
     ) -> None:
-        corpus = list(references.values()) if df_corpus is None else list(df_corpus)
+        counts = {key: [ngrams(ref, n) for ref in refs] for key, refs in references.items()}
+        corpus = (list(counts.values()) if df_corpus is None else
+                  [[ngrams(ref, n) for ref in refs] for refs in df_corpus])
         if not corpus:
             raise ValueError("CIDEr-D needs a non-empty corpus for its document frequencies")
         self.n, self.sigma = n, sigma
-        self.df = document_frequencies(corpus, n)
+        self.df = _document_frequencies(corpus)
         self.log_docs = math.log(float(len(corpus)))
-        self.refs = {
-            key: [_Vector(ngrams(ref, n), self.df, self.log_docs, n) for ref in refs]
-            for key, refs in references.items()
-        }
+        # log(max(1, df)): an n-gram in one document has the idf of one in none
+        self.idf = {g: self.log_docs - math.log(float(d)) for g, d in self.df.items()}
+        self.refs = {key: [_Vector(c, self.idf, self.log_docs, n) for c in refs]
+                     for key, refs in counts.items()}
 
-    def score(self, key: str, words: Sequence[str]) -> float:
+    def vector(self, words: Sequence[str]) -> _Vector:
+        return _Vector(ngrams(words, self.n), self.idf, self.log_docs, self.n)
+
+    def score(self, key: str, words: Sequence[str] | _Vector) -> float:
         """CIDEr-D of one hypothesis (a word list) against clip ``key``'s references."""
+        cand = words if isinstance(words, _Vector) else self.vector(words)
         refs = self.refs[key]
-        cand = _Vector(ngrams(words, self.n), self.df, self.log_docs, self.n)
-        total = np.zeros(self.n)
+        total = 0.0
         for ref in refs:
-            penalty = math.exp(-((cand.length - ref.length) ** 2) / (2 * self.sigma**2))
+            delta = cand.length - ref.length
+            penalty = math.exp(-(delta * delta) / (2 * self.sigma**2))
             for k in range(self.n):
                 ref_vec = ref.vec[k]
-                sim = sum(min(v, ref_vec.get(g, 0.0)) * ref_vec.get(g, 0.0)
-                          for g, v in cand.vec[k].items())
+                sim = 0.0
+                for gram, value in cand.vec[k].items():
+                    r = ref_vec.get(gram)
+                    if r is not None:
+                        sim += min(value, r) * r
                 if cand.norm[k] != 0 and ref.norm[k] != 0:
                     sim /= cand.norm[k] * ref.norm[k]
-                total[k] += sim * penalty
-        return float(total.mean() / len(refs) * SCALE)
+                total += sim * penalty
+        return total / self.n / len(refs) * SCALE
 
     def scores(self, keys: Sequence[str], hypotheses: Sequence[Sequence[str]]) -> np.ndarray:
-        """CIDEr-D of each hypothesis against the references of the clip of the same position."""
-        return np.array([self.score(k, h) for k, h in zip(keys, hypotheses, strict=True)])
+        """CIDEr-D of each hypothesis against the references of the clip of the same position.
+
+        Repeated hypotheses (samples of one clip often coincide) are vectorised once.
+        """
+        vectors: dict[tuple[str, ...], _Vector] = {}
+        out = np.empty(len(keys))
+        for i, (key, words) in enumerate(zip(keys, hypotheses, strict=True)):
+            words = tuple(words)
+            if words not in vectors:
+                vectors[words] = self.vector(words)
+            out[i] = self.score(key, vectors[words])
+        return out
 
     def corpus_score(self, hypotheses: dict[str, Sequence[str]]) -> float:
         """Mean CIDEr-D over clips (the corpus score aac-metrics reports)."""
