@@ -180,3 +180,37 @@ def test_resampler_equals_torchaudio(sr: int) -> None:
     reference = torchaudio.transforms.Resample(sr, 32000)(wave)
     assert ours.shape == reference.shape
     assert float((ours - reference).abs().max()) < 1e-5
+
+
+@pytest.mark.parametrize(("channels", "subtype"), [(1, "PCM_16"), (2, "PCM_16"), (2, "FLOAT"),
+                                                   (1, "PCM_24")])
+def test_read_wav_equals_soundfiles_float_read(tmp_path: Path, channels: int, subtype: str) -> None:
+    from maac.audio.frontend import read_wav
+
+    wave = 0.5 * np.random.default_rng(channels).standard_normal((4000, channels)).clip(-1, 1)
+    sf.write(tmp_path / "x.wav", wave, 22050, subtype=subtype)
+    ours, sr = read_wav(tmp_path / "x.wav")
+    expected, _ = sf.read(tmp_path / "x.wav", dtype="float32", always_2d=True)
+    assert sr == 22050 and ours.dtype == np.float32
+    np.testing.assert_array_equal(ours, expected.mean(axis=1))
+
+
+def test_block_sparse_mel_equals_the_dense_product() -> None:
+    from maac.audio.frontend import mel_blocks
+
+    mel = torch.from_numpy(mel_filterbank(AUDIO))
+    (lo, hi), blocks = mel_blocks(mel, 16)
+    assert (lo, hi) == (2, 448) and len(blocks) == 4
+    assert not mel[:lo].any() and not mel[hi:].any()  # only unweighed bins are skipped
+    power = torch.rand(50, 513, dtype=torch.float64)
+    ours = torch.cat([power[:, lo:hi][:, a:b] @ w.double() for a, b, w in blocks], dim=1)
+    torch.testing.assert_close(ours, power @ mel.double(), rtol=1e-12, atol=0)
+
+
+def test_feature_threads_use_one_core_each() -> None:
+    from maac.audio.feature_store import ParallelLogMel
+
+    with ParallelLogMel(AUDIO, workers=2) as extractor:
+        assert extractor.map(["a"] * 0) == []
+        threads = list(extractor._pool.map(lambda _: torch.get_num_threads(), range(4)))
+    assert threads == [1, 1, 1, 1]

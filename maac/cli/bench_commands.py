@@ -4,40 +4,48 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from maac.config import load_config
-
-DEFAULT_CLIPS = Path("../shared/data/clotho_v2.1/audio_samples")
+from maac.errors import MaacError
 
 
-def _frontend(args: argparse.Namespace) -> None:
-    from maac.bench import frontend
-    from maac.bench.timing import machine
+def _bench(args: argparse.Namespace) -> int:
+    from maac.bench import report, suite
 
-    cfg = load_config(args.config)["audio"]
-    clips = sorted(args.clips.glob("*.wav")) if args.clips.is_dir() else []
-    source = str(args.clips)
-    with tempfile.TemporaryDirectory() as tmp:
-        if not clips:
-            clips = frontend.synthetic_clips(Path(tmp))
-            source = "synthetic 15-30 s clips (real clips not found)"
-        result = frontend.run(clips, cfg, repeats=args.repeats, workers=args.workers)
-    result.update(source=source, machine=machine())
-    print(json.dumps(result, indent=2))
-    print(f"log-mel extraction: ours {result['ours_clips_per_s']:.1f} clips/s, librosa "
-          f"{result['baseline_clips_per_s']:.1f} clips/s: {result['ratio']:.2f}x "
-          f"(target >= {result['target']:.0f}x)")
+    if args.which == "gpu":
+        from maac.bench import gpu
+
+        result = gpu.run(args.config, quick=args.quick, out=args.out)
+        print(json.dumps(result, indent=2))
+        return 0
+    unknown = sorted(set(args.only or []) - set(suite.BENCHMARKS))
+    if unknown:
+        raise MaacError(f"--only: unknown benchmark {unknown[0]!r}; choose from "
+                        f"{', '.join(suite.BENCHMARKS)}")
+    result = suite.run(args.quick, args.only, args.config)
+    json_path, md_path = report.write(result, args.out)
+    print(report.markdown(result))
+    print(f"wrote {json_path} and {md_path}")
+    missed = [r["name"] for r in result["results"] if not report.meets_target(r)]
+    if missed and not args.quick:
+        print(f"targets not met: {'; '.join(missed)}")
+        return 1
+    return 0
 
 
 def register(sub: Any, default_config: Path) -> None:
-    bench = sub.add_parser("bench", help="benchmarks: ours vs a baseline, ratio in one run")
-    which = bench.add_subparsers(dest="which", required=True, metavar="BENCH")
-    p = which.add_parser("frontend", help="log-mel extraction vs librosa")
-    p.add_argument("--clips", type=Path, default=DEFAULT_CLIPS, help="folder of WAV clips")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--workers", type=int, default=None, help="default: all cores")
-    p.add_argument("--config", type=Path, default=default_config)
-    p.set_defaults(handler=_frontend)
+    p = sub.add_parser(
+        "bench", help="benchmarks: ours vs a baseline measured in the same run",
+        description="Run every CPU benchmark (or those named by --only), check that both sides "
+                    "agree, and write results/bench/bench.json and bench.md. `maac bench gpu` "
+                    "runs the GPU measurements instead (docs/performance.md).")
+    p.add_argument("which", nargs="?", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes: check equality only, not the speed targets (CI)")
+    p.add_argument("--only", nargs="+", metavar="NAME",
+                   help="frontend, beam_demo, beam_full, ce_cache, rewards, scaling, memory")
+    p.add_argument("--out", type=Path, default=Path("results/bench"))
+    p.add_argument("--config", type=Path, default=default_config,
+                   help="the paper's config (front end, full-size model)")
+    p.set_defaults(handler=_bench)
