@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from maac.bench.timing import alternate
+from maac.bench.timing import alternate, speed_result
 from maac.decoding.beam import beam_search
 from maac.decoding.reference_beam import beam_search_reference
 from maac.errors import MaacError
@@ -70,16 +70,12 @@ def run(config: dict[str, Any], label: str, clips: int, seconds: float, vocab_si
             differ = int((ours.tokens != reference.tokens).any(dim=1).sum())
             raise MaacError(f"beam search ({label}): {differ} of {clips} captions differ from "
                             "the clip-by-clip reference search")
-        base_s, ours_s = alternate(
+        times = alternate(
             lambda: beam_search_reference(model, enc, beam, max_length, penalty),
             lambda: beam_search(model, enc, beam, max_length, penalty), repeats)
-    return {
-        "name": f"beam search, beam {beam}, {clips} {label} clips",
-        "baseline": "the same model, clip by clip, priority-queue beam on the step API",
-        "ours": "all clips' beams batched in one step call",
-        "unit": "clips/s", "baseline_rate": clips / base_s, "ours_rate": clips / ours_s,
-        "ratio": base_s / ours_s, "target": 8.0,
-        "check": f"identical captions ({clips} clips, mean "
-                 f"{float(ours.lengths.float().mean()):.1f} tokens)",
-        "vocabulary": vocab_size, "clip_seconds": seconds,
-    }
+    return speed_result(
+        f"beam search, beam {beam}, {clips} {label} clips",
+        "the same model, clip by clip, priority-queue beam on the step API",
+        "all clips' beams batched in one step call", "clips/s", clips, times, 8.0,
+        f"identical captions ({clips} clips, mean {float(ours.lengths.float().mean()):.1f} "
+        "tokens)", vocabulary=vocab_size, clip_seconds=seconds)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from maac.bench.frontend import synthetic_clips
-from maac.bench.timing import alternate
+from maac.bench.timing import alternate, speed_result
 from maac.errors import MaacError
 
 N_KEYWORDS = 300
@@ -88,16 +88,11 @@ def run(config: dict[str, Any], width: float, clips: int, seconds: float, batch:
     if rel > 1e-4:
         raise MaacError(f"CE epoch with cached encoder outputs: losses differ from the "
                         f"uncached epoch's by {rel:.2e} relative (limit 1e-4)")
-    base_s, ours_s = alternate(lambda: _epoch(direct, seed), lambda: _epoch(cached, seed),
-                               repeats)
-    samples = 5 * clips
-    return {
-        "name": f"CE epoch, encoder width {width:g}, {clips} clips of {seconds:g} s",
-        "baseline": "the frozen encoder run on every batch",
-        "ours": "the encoder's outputs cached once per stage (cache_encoder: true)",
-        "unit": "samples/s", "baseline_rate": samples / base_s, "ours_rate": samples / ours_s,
-        "ratio": base_s / ours_s, "target": 10.0,
-        "check": f"equal losses over {len(cached_losses)} batches (max relative diff "
-                 f"{rel:.1e}, limit 1e-4)",
-        "cache_build_s": cache_build_s,
-    }
+    times = alternate(lambda: _epoch(direct, seed), lambda: _epoch(cached, seed), repeats)
+    return speed_result(
+        f"CE epoch, encoder width {width:g}, {clips} clips of {seconds:g} s",
+        "the frozen encoder run on every batch",
+        "the encoder's outputs cached once per stage (cache_encoder: true)", "samples/s",
+        5 * clips, times, 10.0,
+        f"equal losses over {len(cached_losses)} batches (max relative diff {rel:.1e}, "
+        "limit 1e-4)", cache_build_s=cache_build_s)

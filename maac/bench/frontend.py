@@ -16,7 +16,7 @@ import numpy as np
 
 from maac.audio.feature_store import ParallelLogMel
 from maac.audio.frontend import LogMel
-from maac.bench.timing import alternate
+from maac.bench.timing import alternate, speed_result
 from maac.errors import MaacError
 
 
@@ -86,14 +86,10 @@ def run(clips: list[Path], cfg: dict[str, Any], repeats: int = 3,
 
     paths = [str(p) for p in clips]
     with ParallelLogMel(cfg, workers) as extractor:
-        base_s, ours_s = alternate(baseline, lambda: extractor.map(paths), repeats)
-    return {
-        "name": f"log-mel extraction, {len(clips)} clips, {workers} threads",
-        "baseline": "librosa load + melspectrogram + power_to_db, clip by clip",
-        "ours": "maac.audio.feature_store.ParallelLogMel (one thread per core)",
-        "unit": "clips/s", "baseline_rate": len(clips) / base_s,
-        "ours_rate": len(clips) / ours_s, "ratio": base_s / ours_s, "target": 3.0,
-        "check": f"log-mel = librosa's within {audible:.1e} dB (within 60 dB of each frame's "
-                 f"peak; limit 1e-3), {anywhere:.1e} dB anywhere",
-        "workers": workers,
-    }
+        times = alternate(baseline, lambda: extractor.map(paths), repeats)
+    return speed_result(
+        f"log-mel extraction, {len(clips)} clips, {workers} threads",
+        "librosa load + melspectrogram + power_to_db, clip by clip",
+        "maac.audio.feature_store.ParallelLogMel (one thread per core)", "clips/s", len(clips),
+        times, 3.0, f"log-mel = librosa's within {audible:.1e} dB (within 60 dB of each frame's "
+        f"peak; limit 1e-3), {anywhere:.1e} dB anywhere", workers=workers)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from maac.bench.timing import alternate
+from maac.bench.timing import alternate, speed_result
 from maac.errors import MaacError
 from maac.text.normalize import normalize
 from maac.training.cider import CiderD
@@ -84,13 +84,9 @@ def run(clips: int, per_clip: int, repeats: int, seed: int = 0) -> dict[str, Any
     diff = float(np.abs(ours() - baseline()).max())
     if diff > 1e-9:
         raise MaacError(f"SCST rewards differ from aac-metrics' cider_d by {diff:.3g} (limit 1e-9)")
-    base_s, ours_s = alternate(baseline, ours, repeats)
-    n = len(keys)
-    return {
-        "name": f"SCST rewards, {clips} clips x {per_clip} samples",
-        "baseline": "aac-metrics cider_d, one call per sample round of the batch",
-        "ours": "maac.training.cider.CiderD: reference vectors built, then every sample scored",
-        "unit": "captions/s", "baseline_rate": n / base_s, "ours_rate": n / ours_s,
-        "ratio": base_s / ours_s, "target": 5.0,
-        "check": f"equal rewards (max |diff| {diff:.1e}, limit 1e-9)", "captions": source,
-    }
+    return speed_result(
+        f"SCST rewards, {clips} clips x {per_clip} samples",
+        "aac-metrics cider_d, one call per sample round of the batch",
+        "maac.training.cider.CiderD: reference vectors built, then every sample scored",
+        "captions/s", len(keys), alternate(baseline, ours, repeats), 5.0,
+        f"equal rewards (max |diff| {diff:.1e}, limit 1e-9)", captions=source)

@@ -46,3 +46,13 @@ def alternate(
             fn()
             times[name].append(time.perf_counter() - start)
     return statistics.median(times["baseline"]), statistics.median(times["ours"])
+
+
+def speed_result(name: str, baseline: str, ours: str, unit: str, items: int,
+                 seconds: tuple[float, float], target: float, check: str, **extra: Any
+                 ) -> dict[str, Any]:
+    """One speed benchmark's result: rates of ``items`` per (baseline, ours) seconds, ratio."""
+    base_s, ours_s = seconds
+    return {"name": name, "baseline": baseline, "ours": ours, "unit": unit,
+            "baseline_rate": items / base_s, "ours_rate": items / ours_s,
+            "ratio": base_s / ours_s, "target": target, "check": check, **extra}
