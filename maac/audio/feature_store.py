@@ -11,6 +11,8 @@ batch, not by the split; the file is written under a temporary name and renamed 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -76,6 +78,17 @@ class ParallelLogMel:
         return list(self._pool.map(self.one, paths))
 
 
+def _release_freed_memory() -> None:
+    """Return freed heap memory to the OS (glibc's ``malloc_trim``; a no-op elsewhere).
+
+    glibc raises its mmap threshold after a large block is freed, so later batch-sized blocks
+    come from the heap and its free fragments are kept: without this the resident set crept up
+    by ~50 MB per doubling of the clip count (measured by ``maac bench --only scaling``).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def _batches(items: Sequence[Clip], size: int) -> Iterator[Sequence[Clip]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -110,6 +123,8 @@ def write_features(
                 offsets.append(offsets[-1] + len(f))
             total += len(block)
             bar.update(len(chunk))
+            del feats, block
+            _release_freed_memory()
         bar.close()
         h5.create_dataset("offsets", data=np.asarray(offsets, dtype=np.int64))
         h5.create_dataset("split", data=[c.split for c in clips], dtype=_STR)

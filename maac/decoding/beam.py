@@ -13,8 +13,10 @@ the tests compare the two token for token):
 - the result is each clip's finished hypothesis with the best length-normalised score.
 
 Each hypothesis carries its own decoder state, previous-word memory included: after every step
-the (clips x K) state rows are reordered with ``state.index_select`` to follow their parent
-hypotheses (the authors' code gave every hypothesis the root's memory: bug 1).
+the (clips x K) state rows are reordered to follow their parent hypotheses (the authors' code
+gave every hypothesis the root's memory: bug 1), with ``state.index_select`` or, for the MAAC
+decoder, ``state.follow``, which leaves the per-clip encoder tensors in place unless clips
+leave the batch. The first step runs one row per clip (the root) and then expands to K.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ def _take(t: Tensor, beams: Tensor) -> Tensor:
 
 
 @torch.no_grad()
+def _follow(state: Any, parents: Tensor, clip_rows: Tensor | None) -> Any:
+    """The state of rows ``parents``. A state with ``follow`` (the MAAC decoder's) copies its
+    per-clip encoder tensors only when the rows per clip change (``clip_rows`` not None)."""
+    if hasattr(state, "follow"):
+        return state.follow(parents, clip_rows)
+    return state.index_select(parents)
+
+
 def beam_search(
     model: Any, encoder_out: Any, beam_size: int, max_length: int, length_penalty: float
 ) -> Decoded:
@@ -54,25 +64,24 @@ def beam_search(
     device, k = ref.device, beam_size
     clips = list(range(ref.shape[0]))  # the clips still searching, in row order
     finished: list[list[Row]] = [[] for _ in clips]
-    state = model.init(encoder_out).index_select(
-        torch.arange(len(clips), device=device).repeat_interleave(k))
-    last = torch.full((len(clips) * k,), BOS_ID, dtype=torch.long, device=device)
-    scores = hist_lp = None  # (A, K) summed log-probs; (A, K, t) per-token log-probs
-    hist = torch.empty(len(clips), k, 0, dtype=torch.long, device=device)  # (A, K, t) tokens
+    state = model.init(encoder_out)  # one row per clip: only the root is expanded first
+    width = 1  # state rows per clip: 1, then K
+    last = torch.full((len(clips),), BOS_ID, dtype=torch.long, device=device)
+    scores = hist_lp = None  # (A, width) summed log-probs; (A, width, t) per-token log-probs
+    hist = torch.empty(len(clips), 1, 0, dtype=torch.long, device=device)  # (A, width, t)
     dtype = torch.float32
     for t in range(max_length):
         a_clips = len(clips)
         logits, state = model.step(state, last)
         logp = step_logprobs(logits, t)
         vocab = logp.shape[-1]
-        logp = logp.view(a_clips, k, vocab)
+        logp = logp.view(a_clips, width, vocab)
         if scores is None:
             dtype = logp.dtype
-            scores = logp.new_full((a_clips, k), float("-inf"))
-            scores[:, 0] = 0.0  # only the root is expanded at the first step
-            hist_lp = logp.new_empty(a_clips, k, 0)
-        n_top = min(2 * k, k * vocab)
-        top, index = (scores[:, :, None] + logp).view(a_clips, k * vocab).topk(n_top, dim=1)
+            scores = logp.new_zeros((a_clips, 1))
+            hist_lp = logp.new_empty(a_clips, 1, 0)
+        n_top = min(2 * k, width * vocab)
+        top, index = (scores[:, :, None] + logp).view(a_clips, width * vocab).topk(n_top, dim=1)
         beam, word = index // vocab, index % vocab
         is_eos = word == EOS_ID
         rank = torch.arange(n_top, device=device)
@@ -89,11 +98,12 @@ def beam_search(
         live = torch.where(is_eos, rank + n_top, rank).argsort(dim=1)[:, :k]
         new_beam, new_word = beam.gather(1, live), word.gather(1, live)
         scores = top.gather(1, live)
-        word_lp = logp.view(a_clips, k * vocab).gather(1, new_beam * vocab + new_word)
+        word_lp = logp.view(a_clips, width * vocab).gather(1, new_beam * vocab + new_word)
         hist = torch.cat([_take(hist, new_beam), new_word[:, :, None]], dim=2)
         hist_lp = torch.cat([_take(hist_lp, new_beam), word_lp[:, :, None]], dim=2)
-        rows = torch.arange(a_clips, device=device)[:, None] * k + new_beam  # parents' rows
+        rows = torch.arange(a_clips, device=device)[:, None] * width + new_beam  # parents
         running = [i for i, c in enumerate(clips) if len(finished[c]) < k]
+        keep = torch.arange(a_clips, device=device)
         if len(running) < a_clips:  # drop the clips that are done
             keep = torch.tensor(running, dtype=torch.long, device=device)
             clips = [clips[i] for i in running]
@@ -101,7 +111,10 @@ def beam_search(
             rows, new_word = rows[keep], new_word[keep]
         if not clips:
             break
-        state = state.index_select(rows.reshape(-1))
+        same_rows = width == k and len(keep) == a_clips
+        state = _follow(state, rows.reshape(-1),
+                        None if same_rows else (keep * width).repeat_interleave(k))
+        width = k
         last = new_word.reshape(-1)
     else:  # max_length reached: the clips still searching add their live hypotheses
         norm = (scores / max_length ** length_penalty).tolist()

@@ -72,6 +72,29 @@ class DecoderState:
             self.steps,
         )
 
+    def follow(self, parents: Tensor, clip_rows: Tensor | None) -> DecoderState:
+        """Beam search's reordering: row i continues row ``parents[i]`` of the same clip.
+
+        The encoder-derived tensors (X^, W^, their keys, the mask) are equal on every row of a
+        clip, so they are copied only when the rows per clip change: ``clip_rows[i]`` is then
+        any row of row i's clip (None: they stay as they are).
+        """
+        def enc(t: Tensor | None) -> Tensor | None:
+            return t if clip_rows is None else _pick(t, clip_rows)
+
+        return DecoderState(
+            self.h.index_select(0, parents),
+            self.c.index_select(0, parents),
+            enc(self.acoustic),  # type: ignore[arg-type]
+            enc(self.acoustic_keys),  # type: ignore[arg-type]
+            enc(self.acoustic_mask),  # type: ignore[arg-type]
+            enc(self.keywords),
+            enc(self.keyword_keys),
+            _pick(self.words, parents),
+            _pick(self.word_keys, parents),
+            self.steps,
+        )
+
 
 class Decoder(nn.Module):
     """LSTM decoder with acoustic and semantic attention (Eq. 3-7)."""
