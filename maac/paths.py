@@ -6,6 +6,9 @@ from pathlib import Path
 
 DATA = Path("data")
 RESULTS = Path("results")
+# the source checkout and the shared folder beside it (real Clotho samples, NLTK data)
+REPO = Path(__file__).resolve().parent.parent
+CLOTHO_SAMPLES = REPO.parent / "shared" / "data" / "clotho_v2.1"
 
 
 def raw_dir(dataset: str) -> Path:

@@ -358,3 +358,12 @@ def test_decode_command_writes_captions_in_store_order(tmp_path) -> None:
                 assert row["caption"] == to_text(decoded, vocab)[0] != ""
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "captions_beam.csv", "captions_greedy.csv", "evaluation.h5", "model.pt", "vocab.json"]
+
+
+def test_beam_search_builds_no_graph_and_refuses_a_beam_wider_than_the_vocabulary() -> None:
+    model = _model("maac")
+    enc = _encode(model)
+    decoded = beam_search(model, enc, 3, 5, 1.15)  # the model's parameters require grad
+    assert not decoded.scores.requires_grad and not decoded.logprobs.requires_grad
+    with pytest.raises(ValueError, match="larger than the vocabulary"):
+        beam_search(model, enc, VOCAB + 1, 5, 1.15)

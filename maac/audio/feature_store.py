@@ -52,19 +52,25 @@ class ParallelLogMel:
         self.frontend = LogMel(audio_cfg)
         self.workers = max(1, workers)
         self._pool: ThreadPoolExecutor | None = None
+        self._torch_threads = 1
 
     def __enter__(self) -> ParallelLogMel:
         import torch
 
         # One core per worker thread. OpenMP's and MKL's thread counts are per thread: set in
-        # each worker, or every FFT and matmul there would again spread over all cores.
+        # each worker, or every FFT and matmul there would again spread over all cores. torch
+        # also keeps the last count as its default, which __exit__ restores.
+        self._torch_threads = torch.get_num_threads()
         self._pool = ThreadPoolExecutor(self.workers, initializer=torch.set_num_threads,
                                         initargs=(1,))
         return self
 
     def __exit__(self, *exc: object) -> None:
+        import torch
+
         assert self._pool is not None
         self._pool.shutdown(cancel_futures=True)
+        torch.set_num_threads(self._torch_threads)
 
     def one(self, path: str) -> np.ndarray:
         logmel = self.frontend(path)

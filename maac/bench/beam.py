@@ -78,4 +78,4 @@ def run(config: dict[str, Any], label: str, clips: int, seconds: float, vocab_si
         "the same model, clip by clip, priority-queue beam on the step API",
         "all clips' beams batched in one step call", "clips/s", clips, times, 8.0,
         f"identical captions ({clips} clips, mean {float(ours.lengths.float().mean()):.1f} "
-        "tokens)", vocabulary=vocab_size, clip_seconds=seconds)
+        "tokens)", vocabulary=vocab_size, clip_seconds=seconds, repeats=repeats)

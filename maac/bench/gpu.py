@@ -35,7 +35,9 @@ from maac.text.vocabulary import PAD_ID
 
 TRAIN_CLIPS, EVAL_CLIPS, CAPTIONS_PER_CLIP = 3839, 1045, 5
 SCHEDULE = {"encoder_frozen": 80, "encoder_finetune": 25, "captioner_ce": 30, "captioner_rl": 55}
-BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
+# dense bf16 peaks by device-name fragment, most specific first
+BF16_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "H200": 989.0,
+                    "A100": 312.0, "L40S": 362.0, "A10": 125.0}
 TARGET_HOURS = 8.0
 
 

@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import maac
 from maac.errors import MaacError
+from maac.paths import REPO
 from maac.text.nltk_resources import NLTK_DIR
 
-REPO = Path(maac.__file__).resolve().parent.parent
 LIMIT_MB = 3 * 1024
 _LAUNCHER = (
     "import resource, subprocess, sys\n"

@@ -35,7 +35,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['device']}; "
         f"{'quick sizes (equality checks only)' if report['quick'] else 'full sizes'}; "
-        f"median of {report['repeats']} alternating runs.",
+        "speed: median of alternating timed runs (repeats in bench.json); scaling and memory: "
+        "one run each.",
         "",
         "| benchmark | baseline | ours | ratio | target | met | check |",
         "|---|---|---|---|---|---|---|",

@@ -11,17 +11,17 @@ own scorer does each step. Ours builds the reference vectors (:class:`CiderD`) a
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from maac.bench.timing import alternate, speed_result
 from maac.errors import MaacError
+from maac.paths import CLOTHO_SAMPLES
 from maac.text.normalize import normalize
 from maac.training.cider import CiderD
 
-CLOTHO_CAPTIONS = Path("../shared/data/clotho_v2.1/captions/clotho_captions_development.csv")
+CLOTHO_CAPTIONS = CLOTHO_SAMPLES / "captions" / "clotho_captions_development.csv"
 
 
 def reference_corpus(clips: int, seed: int) -> tuple[dict[str, list[list[str]]], str]:
@@ -89,4 +89,4 @@ def run(clips: int, per_clip: int, repeats: int, seed: int = 0) -> dict[str, Any
         "aac-metrics cider_d, one call per sample round of the batch",
         "maac.training.cider.CiderD: reference vectors built, then every sample scored",
         "captions/s", len(keys), alternate(baseline, ours, repeats), 5.0,
-        f"equal rewards (max |diff| {diff:.1e}, limit 1e-9)", captions=source)
+        f"equal rewards (max |diff| {diff:.1e}, limit 1e-9)", captions=source, repeats=repeats)

@@ -18,8 +18,10 @@ import yaml
 
 from maac.bench.timing import machine
 from maac.config import load_config
+from maac.paths import CLOTHO_SAMPLES, REPO
 
-CLOTHO_CLIPS = Path("../shared/data/clotho_v2.1/audio_samples")
+CLOTHO_CLIPS = CLOTHO_SAMPLES / "audio_samples"
+DEMO_CONFIG = REPO / "config" / "demo.yaml"
 DEMO_VOCAB, DEMO_KEYWORDS = 170, 40  # about the demo's text layer
 PAPER_VOCAB, PAPER_KEYWORDS = 4368, 300  # the paper's vocabulary, our keyword table
 
@@ -57,7 +59,7 @@ def _frontend(s: Sizes, paper: dict[str, Any], work: Path) -> dict[str, Any]:
 def _beam_demo(s: Sizes, paper: dict[str, Any], work: Path) -> dict[str, Any]:
     from maac.bench import beam
 
-    demo = load_config(Path("config/demo.yaml")) if Path("config/demo.yaml").is_file() else paper
+    demo = load_config(DEMO_CONFIG)
     return beam.run(demo, "demo-size", s.beam_clips, float(demo["dataset"]["synth"]["seconds"]),
                     DEMO_VOCAB, DEMO_KEYWORDS, s.repeats)
 
@@ -85,7 +87,7 @@ def _rewards(s: Sizes, paper: dict[str, Any], work: Path) -> dict[str, Any]:
 def _memory(s: Sizes, paper: dict[str, Any], work: Path) -> dict[str, Any]:
     from maac.bench import memory
 
-    demo = yaml.safe_load(Path("config/demo.yaml").read_text(encoding="utf-8"))
+    demo = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
     targets = None
     if s.quick:  # a tiny dataset's data layer: seconds, not minutes
         demo = copy.deepcopy(demo)

@@ -46,7 +46,6 @@ def _take(t: Tensor, beams: Tensor) -> Tensor:
     return t.gather(1, beams[:, :, None].expand(-1, -1, t.shape[2]))
 
 
-@torch.no_grad()
 def _follow(state: Any, parents: Tensor, clip_rows: Tensor | None) -> Any:
     """The state of rows ``parents``. A state with ``follow`` (the MAAC decoder's) copies its
     per-clip encoder tensors only when the rows per clip change (``clip_rows`` not None)."""
@@ -55,6 +54,7 @@ def _follow(state: Any, parents: Tensor, clip_rows: Tensor | None) -> Any:
     return state.index_select(parents)
 
 
+@torch.no_grad()
 def beam_search(
     model: Any, encoder_out: Any, beam_size: int, max_length: int, length_penalty: float
 ) -> Decoded:
@@ -75,6 +75,8 @@ def beam_search(
         logits, state = model.step(state, last)
         logp = step_logprobs(logits, t)
         vocab = logp.shape[-1]
+        if vocab < k:
+            raise ValueError(f"beam_size {k} is larger than the vocabulary ({vocab})")
         logp = logp.view(a_clips, width, vocab)
         if scores is None:
             dtype = logp.dtype
