@@ -363,7 +363,15 @@ def test_decode_command_writes_captions_in_store_order(tmp_path) -> None:
 def test_beam_search_builds_no_graph_and_refuses_a_beam_wider_than_the_vocabulary() -> None:
     model = _model("maac")
     enc = _encode(model)
-    decoded = beam_search(model, enc, 3, 5, 1.15)  # the model's parameters require grad
-    assert not decoded.scores.requires_grad and not decoded.logprobs.requires_grad
+    grad_enabled = []
+    step = model.step
+
+    def recording_step(state, tokens):
+        grad_enabled.append(torch.is_grad_enabled())
+        return step(state, tokens)
+
+    model.step = recording_step  # the parameters require grad: only no_grad keeps graphs out
+    beam_search(model, enc, 3, 5, 1.15)
+    assert grad_enabled and not any(grad_enabled)
     with pytest.raises(ValueError, match="larger than the vocabulary"):
         beam_search(model, enc, VOCAB + 1, 5, 1.15)
