@@ -41,8 +41,8 @@ def random_captioner(config: dict[str, Any], vocab_size: int, keywords: int, see
     return model
 
 
-def random_encoder_outputs(model: Captioner, clips: int, seconds: float, seed: int
-                           ) -> EncoderOutput:
+def random_encoder_outputs(model: Captioner, clips: int, seconds: float, seed: int,
+                           device: torch.device | None = None) -> EncoderOutput:
     """Encoder outputs of the model's shapes for ``clips`` clips of 0.5-1x ``seconds``."""
     g = torch.Generator().manual_seed(seed)
     keywords = int(model.meta["num_keywords"])
@@ -52,7 +52,7 @@ def random_encoder_outputs(model: Captioner, clips: int, seconds: float, seed: i
     mask = torch.arange(frames)[None, :] < lengths[:, None]
     sequence = torch.randn(clips, frames, width, generator=g).relu() * mask[..., None]
     logits = 2.0 * torch.randn(clips, keywords, generator=g)
-    return EncoderOutput(logits, logits.sigmoid(), sequence, mask)
+    return EncoderOutput(*(t.to(device) for t in (logits, logits.sigmoid(), sequence, mask)))
 
 
 def run(config: dict[str, Any], label: str, clips: int, seconds: float, vocab_size: int,

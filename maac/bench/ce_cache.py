@@ -56,11 +56,13 @@ def _epoch(recipe: Any, seed: int) -> list[float]:
     return losses
 
 
-def run(config: dict[str, Any], width: float, clips: int, seconds: float, batch: int,
-        vocab_size: int, repeats: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
+def captioner_setup(config: dict[str, Any], width: float, clips: int, seconds: float,
+                    batch: int, vocab_size: int, workdir: Path, seed: int = 0
+                    ) -> tuple[dict[str, Any], Any, Any, Any]:
+    """(settings, split, vocabulary, new captioner) for running the real CE / RL recipes on
+    ``clips`` synthetic clips with random captions over words w0, w1, ..."""
     from maac.models.captioner import Captioner
     from maac.text.vocabulary import Vocabulary
-    from maac.training.captioner_stage import CERecipe
     from maac.training.settings import CAPTIONER_ARCH, ENCODER_ARCH
 
     split = _split(workdir, clips, seconds, vocab_size, config["audio"], seed)
@@ -72,6 +74,15 @@ def run(config: dict[str, Any], width: float, clips: int, seconds: float, batch:
     cap = {k: config["captioner"][k] for k in CAPTIONER_ARCH}
     torch.manual_seed(seed)
     model = Captioner(enc, cap, len(vocab), list(range(4, 4 + keywords)), "maac")
+    return settings, split, vocab, model
+
+
+def run(config: dict[str, Any], width: float, clips: int, seconds: float, batch: int,
+        vocab_size: int, repeats: int, workdir: Path, seed: int = 0) -> dict[str, Any]:
+    from maac.training.captioner_stage import CERecipe
+
+    settings, split, vocab, model = captioner_setup(config, width, clips, seconds, batch,
+                                                    vocab_size, workdir, seed)
     initial = copy.deepcopy(model.state_dict())
     device = torch.device("cpu")
 

@@ -2,11 +2,12 @@
 
 ``maac bench gpu`` (under 10 minutes on one GPU): the keyword encoder's training step at full
 width (batch 32, 30 s clips) in fp32 and in bf16 autocast, for the frozen phase (heads only)
-and the finetune phase (everything); the encoder's inference; a CE step and an RL step of the
-full-size decoder (batch 32, cached encoder outputs); beam search of 1045 clips (Clotho's
-evaluation split). Each is timed after warm-up with the device synchronised. The encoder's
-FLOPs come from ``torch.utils.flop_counter``; TFLOP/s are compared with the device's dense
-bf16 peak when it is known. From these rates: the estimated GPU-hours of the paper's schedule
+and the finetune phase (everything); the encoder's inference; a training step of the real CE
+and SCST recipes with the full-size decoder (32 synthetic 30 s clips with random captions,
+cached encoder outputs); beam search of 1045 clips (Clotho's evaluation split). Each is timed
+after warm-up with the device synchronised. The encoder's FLOPs come from
+``torch.utils.flop_counter``; TFLOP/s are compared with the device's dense bf16 peak when it
+is known. From these rates: the estimated GPU-hours of the paper's schedule
 on Clotho development (3839 clips): encoder 80 frozen + 25 finetune epochs, CE 30, RL 55,
 with per-epoch validation on 1045 clips. ``--quick`` runs tiny sizes on any device (a check
 that the script works, not a measurement).
@@ -15,6 +16,7 @@ that the script works, not a measurement).
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,16 +24,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from maac.bench.beam import random_captioner, random_encoder_outputs
+from maac.bench.suite import PAPER_KEYWORDS, PAPER_VOCAB
 from maac.bench.timing import machine
 from maac.config import load_config
 from maac.decoding.beam import beam_search
-from maac.decoding.greedy import greedy
-from maac.decoding.sampling import sample
 from maac.models.keyword_encoder import keyword_loss
-from maac.text.vocabulary import PAD_ID
 
 TRAIN_CLIPS, EVAL_CLIPS, CAPTIONS_PER_CLIP = 3839, 1045, 5
 SCHEDULE = {"encoder_frozen": 80, "encoder_finetune": 25, "captioner_ce": 30, "captioner_rl": 55}
@@ -73,11 +72,11 @@ def _encoder_rates(cfg: dict[str, Any], batch: int, seconds: float, device: torc
 
     from maac.models.captioner import build_keyword_encoder
 
-    encoder = build_keyword_encoder(cfg["encoder"], 300).to(device)
+    encoder = build_keyword_encoder(cfg["encoder"], PAPER_KEYWORDS).to(device)
     frames = int(seconds * cfg["audio"]["sample_rate"] / cfg["audio"]["hop_length"]) + 1
     x = torch.randn(batch, frames, cfg["audio"]["n_mels"], device=device)
     lengths = torch.full((batch,), frames, device=device)
-    targets = (torch.rand(batch, 300, device=device) < 0.03).float()
+    targets = (torch.rand(batch, PAPER_KEYWORDS, device=device) < 0.03).float()
     optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-4)
 
     def train_step(autocast: bool, frozen: bool) -> None:
@@ -119,59 +118,36 @@ def _encoder_rates(cfg: dict[str, Any], batch: int, seconds: float, device: torc
     return out
 
 
-def _decoder_rates(cfg: dict[str, Any], batch: int, beam_clips: int, device: torch.device,
-                   steps: int) -> dict[str, Any]:
-    from maac.training.captioner_stage import scst_loss
-    from maac.training.cider import CiderD
+def _decoder_rates(cfg: dict[str, Any], batch: int, seconds: float, beam_clips: int,
+                   device: torch.device, steps: int, workdir: Path) -> dict[str, Any]:
+    """The real CE and SCST recipes' training steps (cached encoder outputs of ``batch``
+    synthetic clips, random captions over 4368 words), and beam search of ``beam_clips``."""
+    from maac.bench.ce_cache import captioner_setup
+    from maac.training.captioner_stage import CERecipe, SCSTRecipe
 
-    vocab = 4368
-    model = random_captioner(cfg, vocab, 300, seed=0).to(device)
-    enc = random_encoder_outputs(model, batch, 30.0, seed=1)
-    enc = type(enc)(*(t.to(device) for t in (enc.logits, enc.probs, enc.sequence, enc.mask)))
-    g = torch.Generator().manual_seed(2)
-    tokens = torch.randint(4, vocab, (batch, 22), generator=g).to(device)
-    optimizer = torch.optim.Adam(model.decoder.parameters(), lr=1e-4)
+    settings, split, vocab, model = captioner_setup(
+        cfg, float(cfg["encoder"]["width"]), batch, seconds, batch, PAPER_VOCAB, workdir)
     autocast = device.type == "cuda"
 
-    def ce_step() -> None:
-        model.decoder.train()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            logits = model.decoder(enc, tokens[:, :-1])
-        loss = F.cross_entropy(logits.float().reshape(-1, vocab), tokens[:, 1:].reshape(-1),
-                               ignore_index=PAD_ID, label_smoothing=0.1)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def step_rate(recipe: Any) -> float:
+        optimizer = torch.optim.Adam(recipe.trainable(), lr=1e-4)
+        first = recipe.batches(0)[0]
 
-    words = [f"w{i}" for i in range(vocab)]
-    refs = {str(i): [[words[int(t)] for t in row[1:]] for row in tokens[i:i + 5].cpu()]
-            for i in range(batch)}
-    scorer = CiderD(refs)
-    keys = [str(i) for i in range(batch)]
+        def step() -> None:
+            recipe.train_mode()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                loss, _ = recipe.step(first, 0)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
 
-    def rl_step() -> None:
-        model.eval()
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
-                                             enabled=autocast):
-            base = greedy(model, enc, 30)
-        model.decoder.train()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            s = sample(model, enc, CAPTIONS_PER_CLIP, 30)
-        hyps = [[words[t] for t in row[: int(n)]] for row, n in
-                zip(s.tokens.tolist(), s.lengths.tolist(), strict=True)]
-        greedy_hyps = [[words[t] for t in row[: int(n)]] for row, n in
-                       zip(base.tokens.tolist(), base.lengths.tolist(), strict=True)]
-        reward = scorer.scores([k for k in keys for _ in range(CAPTIONS_PER_CLIP)], hyps)
-        baseline = np.repeat(scorer.scores(keys, greedy_hyps), CAPTIONS_PER_CLIP)
-        advantage = torch.as_tensor(reward - baseline, dtype=torch.float32, device=device)
-        loss = scst_loss(advantage, s.logprobs, s.lengths)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        return _rate(step, len(first), device, steps)
 
-    beam_enc = random_encoder_outputs(model, beam_clips, 30.0, seed=3)
-    beam_enc = type(beam_enc)(*(t.to(device) for t in (beam_enc.logits, beam_enc.probs,
-                                                       beam_enc.sequence, beam_enc.mask)))
+    ce_rate = step_rate(CERecipe(settings, split, split, vocab, model, device, 0, cache=True))
+    rl_rate = step_rate(SCSTRecipe(settings, split, split, vocab, model, device, 0, cache=True))
+
+    model = random_captioner(cfg, PAPER_VOCAB, PAPER_KEYWORDS, seed=0).to(device)
+    beam_enc = random_encoder_outputs(model, beam_clips, 30.0, seed=3, device=device)
     dec = cfg["decoding"]
 
     @torch.no_grad()
@@ -184,8 +160,8 @@ def _decoder_rates(cfg: dict[str, Any], batch: int, beam_clips: int, device: tor
                         float(dec["length_penalty"]))
 
     return {
-        "ce_samples_per_s": _rate(ce_step, batch, device, steps),
-        "rl_clips_per_s": _rate(rl_step, batch, device, steps),
+        "ce_samples_per_s": ce_rate,
+        "rl_clips_per_s": rl_rate,
         "beam_clips": beam_clips,
         "beam_clips_per_s": _rate(beam, beam_clips, device, max(1, steps // 5)),
     }
@@ -224,7 +200,9 @@ def run(config: Path, quick: bool = False, out: Path | None = None) -> dict[str,
         sizes = {"batch": 32, "seconds": 30.0, "beam_clips": EVAL_CLIPS, "steps": 5}
     torch.manual_seed(0)
     enc = _encoder_rates(cfg, sizes["batch"], sizes["seconds"], device, sizes["steps"])
-    dec = _decoder_rates(cfg, sizes["batch"], sizes["beam_clips"], device, sizes["steps"])
+    with tempfile.TemporaryDirectory(prefix="maac-bench-gpu-") as tmp:
+        dec = _decoder_rates(cfg, sizes["batch"], sizes["seconds"], sizes["beam_clips"], device,
+                             sizes["steps"], Path(tmp))
     hours = schedule_hours(enc, dec)
     result = {"machine": machine(), "quick": quick, "encoder": enc, "decoder": dec,
               "schedule_gpu_hours": hours, "target_hours": TARGET_HOURS,

@@ -58,19 +58,8 @@ class DecoderState:
     steps: int = 0
 
     def index_select(self, index: Tensor) -> DecoderState:
-        """The state of hypotheses ``index`` (B',): for beam search's reordering and expansion."""
-        return DecoderState(
-            self.h.index_select(0, index),
-            self.c.index_select(0, index),
-            self.acoustic.index_select(0, index),
-            self.acoustic_keys.index_select(0, index),
-            self.acoustic_mask.index_select(0, index),
-            _pick(self.keywords, index),
-            _pick(self.keyword_keys, index),
-            _pick(self.words, index),
-            _pick(self.word_keys, index),
-            self.steps,
-        )
+        """The state of hypotheses ``index`` (B',): every tensor's rows ``index``."""
+        return self.follow(index, index)
 
     def follow(self, parents: Tensor, clip_rows: Tensor | None) -> DecoderState:
         """Beam search's reordering: row i continues row ``parents[i]`` of the same clip.
