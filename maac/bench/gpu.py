@@ -16,6 +16,7 @@ that the script works, not a measurement).
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ SCHEDULE = {"encoder_frozen": 80, "encoder_finetune": 25, "captioner_ce": 30, "c
 BF16_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "H200": 989.0,
                     "A100": 312.0, "L40S": 362.0, "A10": 125.0}
 TARGET_HOURS = 8.0
+log = logging.getLogger(__name__)
 
 
 def _sync(device: torch.device) -> None:
@@ -199,10 +201,13 @@ def run(config: Path, quick: bool = False, out: Path | None = None) -> dict[str,
     else:
         sizes = {"batch": 32, "seconds": 30.0, "beam_clips": EVAL_CLIPS, "steps": 5}
     torch.manual_seed(0)
+    log.info("device %s, sizes %s", device, sizes)
     enc = _encoder_rates(cfg, sizes["batch"], sizes["seconds"], device, sizes["steps"])
+    log.info("encoder: %s", json.dumps(enc))
     with tempfile.TemporaryDirectory(prefix="maac-bench-gpu-") as tmp:
         dec = _decoder_rates(cfg, sizes["batch"], sizes["seconds"], sizes["beam_clips"], device,
                              sizes["steps"], Path(tmp))
+    log.info("decoder: %s", json.dumps(dec))
     hours = schedule_hours(enc, dec)
     result = {"machine": machine(), "quick": quick, "encoder": enc, "decoder": dec,
               "schedule_gpu_hours": hours, "target_hours": TARGET_HOURS,

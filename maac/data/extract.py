@@ -11,8 +11,6 @@ import lzma
 import shutil
 from pathlib import Path, PurePosixPath
 
-import py7zr
-
 from maac.atomic import atomic_dir
 from maac.errors import MaacError
 
@@ -38,6 +36,8 @@ def extract_7z(archive: Path | str, out_dir: Path | str, strip: str | None = Non
     ``strip``: a top-level folder name to remove when every entry sits under it (Clotho's
     archives hold ``development/...``; the target is already ``.../development``).
     """
+    import py7zr  # here: only extraction needs it
+
     archive, out_dir = Path(archive), Path(out_dir)
     if not py7zr.is_7zfile(archive):
         raise ExtractError(f"{archive}: not a 7z archive (truncated or wrong file?); delete it "
@@ -51,6 +51,8 @@ def extract_7z(archive: Path | str, out_dir: Path | str, strip: str | None = Non
 
 
 def _extract(archive: Path, out_dir: Path, strip: str | None) -> int:
+    import py7zr
+
     with py7zr.SevenZipFile(archive, mode="r") as z:
         infos = z.list()
         for info in infos:
