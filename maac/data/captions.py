@@ -27,8 +27,19 @@ _FILLERS = (
 )
 
 
+def _form(rng: np.random.Generator, n: int) -> int:
+    """One of ``n`` phrasings, the i-th with probability proportional to 1/(i+1).
+
+    People favour a few phrasings (Zipf's law), so a clip's captions share a most common one.
+    With uniform choices, phrasings would tie and a model's greedy caption would flip between
+    them from one epoch to the next.
+    """
+    weights = 1.0 / np.arange(1, n + 1)
+    return int(rng.choice(n, p=weights / weights.sum()))
+
+
 def _pick(rng: np.random.Generator, options: tuple[str, ...] | list[str]) -> str:
-    return options[int(rng.integers(len(options)))]
+    return options[_form(rng, len(options))]
 
 
 def _clause(seg: Segment, rng: np.random.Generator) -> str:
@@ -37,7 +48,7 @@ def _clause(seg: Segment, rng: np.random.Generator) -> str:
     if len(seg) == 1:
         return a
     b = f"{_pick(rng, seg[1].nouns)} {_pick(rng, seg[1].verbs)}"
-    form = int(rng.integers(3))
+    form = _form(rng, 3)
     if form == 0:
         return f"{a} while {b}"
     if form == 1:
@@ -56,7 +67,7 @@ def _nominal(seg: Segment, rng: np.random.Generator) -> str:
 
 def _one_segment(segs: list[Segment], rng: np.random.Generator) -> str:
     seg = segs[0]
-    form = int(rng.integers(4))
+    form = _form(rng, 4)
     if form == 0:
         return f"{_clause(seg, rng)} {_pick(rng, _FILLERS)}"
     if form == 1:
@@ -68,7 +79,7 @@ def _one_segment(segs: list[Segment], rng: np.random.Generator) -> str:
 
 def _two_segments(segs: list[Segment], rng: np.random.Generator) -> str:
     first, second = segs
-    form = int(rng.integers(6))
+    form = _form(rng, 6)
     if form == 0:
         return f"{_clause(first, rng)}, then {_clause(second, rng)}"
     if form == 1:
@@ -84,7 +95,7 @@ def _two_segments(segs: list[Segment], rng: np.random.Generator) -> str:
 
 def _three_segments(segs: list[Segment], rng: np.random.Generator) -> str:
     a, b, c = segs
-    form = int(rng.integers(3))
+    form = _form(rng, 3)
     if form == 0:
         return f"{_clause(a, rng)}, then {_clause(b, rng)}, followed by {_nominal(c, rng)}"
     if form == 1:
