@@ -369,6 +369,32 @@ def test_ce_cache_gives_the_same_training_as_per_batch_encoding(tiny_data: Path)
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)
 
 
+def test_batches_pad_to_a_multiple_of_64_frames_and_the_padding_changes_nothing(
+        tiny_data: Path) -> None:
+    from maac.models.captioner import build_keyword_encoder
+    from maac.training.data import PAD_FRAMES, load_split
+
+    audio = tiny_config()["audio"]
+    split = load_split(Path("data/features/tiny/development.h5"), "development", audio_cfg=audio)
+    idx = [0, 1, 2, 3]
+    features, lengths = split.features(idx, torch.device("cpu"))
+    assert PAD_FRAMES == 64 and features.shape[1] % PAD_FRAMES == 0
+    assert int(lengths.max()) <= features.shape[1] < int(lengths.max()) + PAD_FRAMES
+    encoder = build_keyword_encoder(tiny_config()["encoder"], 6).eval()
+    with torch.no_grad():
+        batch = encoder(features, lengths)
+        for j, i in enumerate(idx):
+            clip = torch.from_numpy(np.asarray(split.store[split.rows[i]]))[None]
+            assert torch.equal(features[j, : len(clip[0])], clip[0])
+            assert not features[j, len(clip[0]):].any()
+            alone = encoder(clip, torch.tensor([clip.shape[1]]))
+            valid = int(batch.mask[j].sum())
+            assert valid == alone.sequence.shape[1]
+            torch.testing.assert_close(batch.logits[j], alone.logits[0], rtol=0, atol=1e-5)
+            torch.testing.assert_close(batch.sequence[j, :valid], alone.sequence[0], rtol=0,
+                                       atol=1e-5)
+
+
 def _train_cmd(settings: dict[str, Any], out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "maac.cli.train_commands", "encoder", "--phase", "finetune",
             "--settings", json.dumps(settings), "--out-dir", str(out), "--threads", "1",
