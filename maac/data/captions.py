@@ -31,8 +31,8 @@ def _form(rng: np.random.Generator, n: int) -> int:
     """One of ``n`` phrasings, the i-th with probability proportional to 1/(i+1).
 
     People favour a few phrasings (Zipf's law), so a clip's captions share a most common one.
-    With uniform choices, phrasings would tie and a model's greedy caption would flip between
-    them from one epoch to the next.
+    With uniform choices, phrasings tie in probability, and a model's greedy caption can flip
+    between them after a small change of its weights.
     """
     weights = 1.0 / np.arange(1, n + 1)
     return int(rng.choice(n, p=weights / weights.sum()))
