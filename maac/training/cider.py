@@ -37,12 +37,8 @@ def ngrams(words: Sequence[str], n: int = N) -> Counter[Ngram]:
     return counts
 
 
-def document_frequencies(corpus: Iterable[Sequence[Sequence[str]]], n: int = N) -> Counter[Ngram]:
-    """In how many documents (a clip's references together) each n-gram occurs."""
-    return _document_frequencies([[ngrams(ref, n) for ref in refs] for refs in corpus])
-
-
-def _document_frequencies(corpus: Iterable[Sequence[Counter[Ngram]]]) -> Counter[Ngram]:
+def document_frequencies(corpus: Iterable[Sequence[Counter[Ngram]]]) -> Counter[Ngram]:
+    """In how many documents (a clip's references' n-gram counts together) each n-gram occurs."""
     df: Counter[Ngram] = Counter()
     for refs in corpus:
         df.update(set().union(*refs))
@@ -91,7 +87,7 @@ class CiderD:
         if not corpus:
             raise ValueError("CIDEr-D needs a non-empty corpus for its document frequencies")
         self.n, self.sigma = n, sigma
-        self.df = _document_frequencies(corpus)
+        self.df = document_frequencies(corpus)
         self.log_docs = math.log(float(len(corpus)))
         # log(max(1, df)): an n-gram in one document has the idf of one in none
         self.idf = {g: self.log_docs - math.log(float(d)) for g, d in self.df.items()}
