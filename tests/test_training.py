@@ -339,6 +339,32 @@ def test_three_stages_in_process(tiny_data: Path) -> None:
         "best.pt", "last.pt", "metrics.json"}
 
 
+@pytest.mark.parametrize("dropout", [True, False])
+def test_rl_samples_with_the_decoders_dropout_only_if_configured(
+    tiny_data: Path, monkeypatch: pytest.MonkeyPatch, dropout: bool
+) -> None:
+    import maac.training.captioner_stage as stage
+    from maac.training.run import Inputs, run_captioner, run_encoder
+
+    config = tiny_config(epochs=1)
+    config["encoder"]["finetune"]["epochs"] = 0
+    for phase in ("frozen", "finetune"):
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), _runtime())
+    run_captioner(stage_settings(config, "captioner_ce"), "ce", "maac", 1, Inputs(), _runtime())
+    config["captioner"]["rl"]["sample_dropout"] = dropout
+    modes: list[tuple[set[bool], bool]] = []
+    real_sample = stage.sample
+
+    def recording_sample(model: Any, *args: Any, **kwargs: Any) -> Any:
+        modes.append(({m.training for m in model.decoder.modules()}, model.encoder.training))
+        return real_sample(model, *args, **kwargs)
+
+    monkeypatch.setattr(stage, "sample", recording_sample)
+    run_captioner(stage_settings(config, "captioner_rl"), "rl", "maac", 1, Inputs(), _runtime())
+    assert len(modes) == 3  # 12 clips, batch 4, one epoch
+    assert all(decoder == {dropout} and not encoder for decoder, encoder in modes)
+
+
 def test_ce_refuses_an_encoder_trained_with_another_keyword_table(tiny_data: Path) -> None:
     from maac.training.run import Inputs, run_captioner, run_encoder
 

@@ -10,8 +10,9 @@ own previous argmax word (per sequence and step); p = 1 is plain teacher forcing
 
 Stage 3, RL (paper: from the 30th CE epoch, 55 epochs, lr 5e-5): self-critical sequence
 training (Rennie et al. 2017). Per clip, ``samples_per_clip`` captions are sampled
-(multinomial, decoder in training mode) and rewarded with CIDEr-D against the clip's
-references, minus the reward of the greedy caption (eval mode, no gradient). Loss:
+(multinomial; with the decoder's dropout on if ``sample_dropout``, as the authors' code did, else
+from the network used at inference) and rewarded with CIDEr-D against the clip's references,
+minus the reward of the greedy caption (eval mode, no gradient). Loss:
 -(r - b) log p(w) summed over the tokens up to and including ``<eos>`` (tokens after it are
 masked), over the number of such tokens. CIDEr-D's document frequencies come from the training
 captions; words are scored, not ids (bug 3 of ``reference-maac.md``).
@@ -188,7 +189,9 @@ class SCSTRecipe(CaptionerRecipe):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.n = int(self.settings["captioner"]["rl"]["samples_per_clip"])
+        rl = self.settings["captioner"]["rl"]
+        self.n = int(rl["samples_per_clip"])
+        self.sample_dropout = bool(rl["sample_dropout"])
         self.reward = reward_scorer(self.train_split, self.vocab)
         self.rewards: list[float] = []
         self.baselines: list[float] = []
@@ -204,7 +207,7 @@ class SCSTRecipe(CaptionerRecipe):
         with torch.no_grad():
             g = greedy(self.model, out, self.max_length)
         baseline = self.reward.scores(keys, words_of(g.tokens, g.lengths, self.vocab))
-        self.model.decoder.train()
+        self.model.decoder.train(self.sample_dropout)
         s = sample(self.model, out, self.n, self.max_length)
         reward = self.reward.scores([k for k in keys for _ in range(self.n)],
                                     words_of(s.tokens, s.lengths, self.vocab))
