@@ -56,6 +56,11 @@ def metrics_json(run: str, variant: str, seed: int | str, stage: str, split: str
     return model_dir(run, variant, seed) / f"metrics_{stage}_{split}.json"
 
 
+def scores_csv(run: str, variant: str, seed: int | str, stage: str, split: str) -> Path:
+    """Per-clip scores of a stage's captions of a split (one row per clip)."""
+    return model_dir(run, variant, seed) / f"scores_{stage}_{split}.csv"
+
+
 def table(run: str, name: str, ext: str) -> Path:
     """results/{run}/table1.md and the like."""
     return RESULTS / run / f"{name}.{ext}"

@@ -104,10 +104,12 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with ThreadPoolExecutor(1) as pool:
         direct = pool.submit(_direct, other)
         printed = _run(["evaluate", str(root / "preds.csv"), str(root / "refs.csv"), "--out",
-                        str(root / "metrics.json"), "--cache-path", str(cache)])
+                        str(root / "metrics.json"), "--scores", str(root / "scores.csv"),
+                        "--cache-path", str(cache)])
         direct_result = direct.result()
     return {"cache": cache, "printed": printed, "direct": direct_result,
-            "json": json.loads((root / "metrics.json").read_text(encoding="utf-8"))}
+            "json": json.loads((root / "metrics.json").read_text(encoding="utf-8")),
+            "scores": root / "scores.csv"}
 
 
 def test_evaluate_gives_exactly_aac_metrics_numbers(evaluated: dict) -> None:
@@ -120,6 +122,27 @@ def test_evaluate_gives_exactly_aac_metrics_numbers(evaluated: dict) -> None:
         if result[key] is not None:
             assert f"{name} " in evaluated["printed"] and f"{result[key]:.4f}" in \
                 evaluated["printed"]
+
+
+def test_per_clip_scores_give_the_corpus_scores(evaluated: dict) -> None:
+    """One row per clip keyed by file name; CIDEr-D's and ROUGE-L's corpus scores are the mean
+    of the per-clip ones; BLEU's per-clip counts give the corpus BLEU exactly."""
+    import numpy as np
+
+    from maac.evaluation.clip_scores import clip_metrics, read_clip_scores
+
+    rows = read_clip_scores(evaluated["scores"])
+    corpus = evaluated["json"]
+    assert [r["file_name"] for r in rows] == sorted(REFERENCES)
+    assert {"bleu_1", "bleu_4", "meteor", "rouge_l", "cider_d"} <= set(rows[0])
+    assert "spice" not in rows[0]  # unavailable here: no column rather than zeros
+    for key in ("cider_d", "rouge_l"):
+        assert np.mean([r[key] for r in rows]) == pytest.approx(corpus[key], rel=1e-12), key
+    metrics = clip_metrics(corpus, rows)
+    for key in ("bleu_1", "bleu_2", "bleu_3", "bleu_4"):
+        assert metrics[key].full() == corpus[key], key
+    assert metrics["meteor"].full() == corpus["meteor"]
+    assert "spice" not in metrics and "spider" not in metrics
 
 
 def test_spice_unavailable_is_null_with_reason_and_na_text(evaluated: dict) -> None:

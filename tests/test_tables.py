@@ -1,11 +1,14 @@
-"""Table 1 and Table 2 from metric files: means +- std over seeds, paper rows, n/a reasons."""
+"""Table 1 and Table 2 from evaluations: intervals in every cell, comparisons with verdicts,
+the paper beside us only on Clotho, n/a reasons, intervals.json for DVC and MLflow."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -14,44 +17,113 @@ from maac.cli.main import main
 from tests.conftest import REPO, load_yaml
 
 NA = "SPICE needs Stanford CoreNLP 3.6.0: run maac metrics-setup online"
+CLIPS = [f"clip {i:02d}.wav" for i in range(30)]
 
 
-def _metrics(cider: float, run_id: str) -> dict:
-    return {"bleu_1": 0.5, "bleu_2": 0.3, "bleu_3": 0.2, "bleu_4": 0.1, "meteor": 0.15,
-            "rouge_l": 0.35, "cider_d": cider, "spice": None, "spider": None,
-            "unavailable": {"spice": NA, "spider": NA}, "mlflow_run_id": run_id}
+def _write(run: str, variant: str, seed: int, stage: str, cider: np.ndarray) -> None:
+    """A metrics JSON and a per-clip table whose CIDEr-D scores are ``cider``."""
+    rows = []
+    for i, name in enumerate(CLIPS):
+        rows.append({"file_name": name, "bleu_1": 0.5, "bleu_2": 0.3, "bleu_3": 0.2,
+                     "bleu_4": 0.1, "meteor": 0.15, "rouge_l": 0.35,
+                     "cider_d": float(cider[i]), "bleu_testlen": 10, "bleu_reflen": 10,
+                     "bleu_guess_1": 10, "bleu_guess_2": 9, "bleu_guess_3": 8, "bleu_guess_4": 7,
+                     "bleu_correct_1": 5, "bleu_correct_2": 3, "bleu_correct_3": 1,
+                     "bleu_correct_4": i % 2})  # BLEU-1 0.5 on every clip
+    metrics = {"bleu_1": 0.5, "bleu_2": 0.3, "bleu_3": 0.2, "bleu_4": 0.1, "meteor": 0.15,
+               "rouge_l": 0.35, "cider_d": float(np.mean(cider)), "spice": None,
+               "spider": None, "unavailable": {"spice": NA, "spider": NA}}
+    path = paths.metrics_json(run, variant, seed, stage, "evaluation")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics))
+    with paths.scores_csv(run, variant, seed, stage, "evaluation").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
-@pytest.fixture
-def run_dir(tmp_path: Path, monkeypatch) -> dict:
+def _setup(tmp_path: Path, monkeypatch, source: str) -> dict:
     monkeypatch.chdir(tmp_path)
     config = load_yaml(REPO / "config" / "demo.yaml")
-    config["seeds"] = [1, 2]
-    for seed, cider in ((1, 0.40), (2, 0.44)):
-        for stage, bonus in (("ce", 0.0), ("rl", 0.05)):
-            path = paths.metrics_json("demo", "maac", seed, stage, "evaluation")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(_metrics(cider + bonus, f"run-{stage}-{seed}")))
-    base = paths.metrics_json("demo", "base", 1, "ce", "evaluation")
-    base.parent.mkdir(parents=True, exist_ok=True)
-    base.write_text(json.dumps(_metrics(0.30, "run-base")))
+    config["seeds"], config["variants"] = [1, 2], ["base", "maac"]
+    config["dataset"]["source"] = source
+    if source == "zenodo":
+        config["dataset"]["zenodo"] = load_yaml(REPO / "config" / "config.yaml")["dataset"][
+            "zenodo"]
+        config["dataset"].pop("synth")
+    rng = np.random.default_rng(0)
+    clip = rng.random(len(CLIPS))
+    for seed, shift in ((1, 0.0), (2, 0.04)):
+        _write("demo", "maac", seed, "ce", clip + shift)
+        _write("demo", "maac", seed, "rl", clip + shift + 0.3)  # better on every clip
+        _write("demo", "base", seed, "ce", clip + shift + 0.01 * rng.standard_normal(30))
     (tmp_path / "demo.yaml").write_text(yaml.safe_dump(config))
     return config
 
 
-def test_tables(run_dir: dict, capsys) -> None:
-    assert main(["tables", "--config", "demo.yaml"]) == 0
+def test_tables_on_a_synthetic_dataset(tmp_path: Path, monkeypatch, capsys) -> None:
+    _setup(tmp_path, monkeypatch, "synth")
+    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) == 0
     printed = capsys.readouterr().out
     t1 = Path("results/demo/table1.md").read_text()
-    assert "| ours: MAAC (both, shared semantic module), cross-entropy | 50.0 ± 0.0 |" in t1
-    assert "42.0 ± 2.8" in t1 and "47.0 ± 2.8" in t1  # CIDEr-D of CE and RL, x100 over 2 seeds
-    assert f"n/a ({NA})" in t1 and "run-ce-1 run-ce-2" in t1
-    assert "| paper: MAAC, CIDEr-D optimised (RL) | 64.8 | 18.1 | 40.8 | 19.0 | 49.1 |" in t1
+    row = next(line for line in t1.splitlines() if "cross-entropy" in line)
+    cells = [c.strip() for c in row.split("|")[2:9]]
+    assert cells[0] == "50.0 [50.0, 50.0]"  # constant per-clip BLEU counts: zero width
+    assert cells[4].count("[") == 1 and f"n/a ({NA})" in cells[5]
+    assert "paper" not in t1.split("\n\n")[0]  # the paper's rows are not shown ...
+    assert "not comparable" in t1  # ... and one line says why
+    assert "| MAAC: RL vs CE | CIDEr-D | +30.0 [+30.0, +30.0] |" in t1
+    assert "| better |" in t1.split("MAAC: RL vs CE | CIDEr-D")[1].splitlines()[0]
+    assert "Holm-corrected over the table's 5 tests" in t1
     t2 = Path("results/demo/table2.md").read_text()
-    assert "| Base (acoustic attention only) | 10.0 | 16.5 | 30.0 | 40.6 |" in t2
-    assert "did not converge" in t2 and "not run" in t2
+    assert "| MAAC vs Base | CIDEr-D |" in t2 and "not run" in t2
+    assert "no significant difference (p = " in t2
     assert t1 in printed and t2 in printed
-    csv1 = Path("results/demo/table1.csv").read_text().splitlines()
-    assert csv1[0].startswith("model,bleu_1,bleu_1_std,bleu_4")
-    assert ",42.00,2.83," in csv1[1]
+    rows = list(csv.DictReader(Path("results/demo/table1.csv").open()))
+    assert {"cider_d", "cider_d_low", "cider_d_high", "seeds", "clips"} <= set(rows[0])
+    assert rows[0]["seeds"] == "2" and rows[0]["clips"] == "30"
+    assert float(rows[0]["cider_d_low"]) < float(rows[0]["cider_d"]) < float(
+        rows[0]["cider_d_high"])
+    comparisons = list(csv.DictReader(Path("results/demo/table1_comparisons.csv").open()))
+    assert [c["verdict"] for c in comparisons if c["metric"] == "cider_d"] == ["better"]
+    summary = json.loads(Path("results/demo/intervals.json").read_text())
+    assert summary["settings"]["resamples"] == 2000 and summary["settings"]["seeds"] == 2
+    assert summary["table1"]["comparisons"]["maac_rl_vs_ce"]["cider_d"]["p_holm"] < 0.01
     assert not [p for p in os.listdir("results/demo") if p.endswith(".tmp")]
+    # the same inputs give byte-identical tables (seeded resamples)
+    first = {p: Path(p).read_bytes() for p in Path("results/demo").glob("*.*")}
+    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) == 0
+    assert first == {p: Path(p).read_bytes() for p in Path("results/demo").glob("*.*")}
+
+
+def test_tables_on_clotho_mark_the_paper_against_our_interval(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    _setup(tmp_path, monkeypatch, "zenodo")
+    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) == 0
+    t1 = Path("results/demo/table1.md").read_text()
+    assert "CIDEr-D (paper)" in t1 and "not comparable" not in t1
+    assert "57.7 (above our CI)" in t1  # paper B1 57.7 vs our constant 50.0
+    assert "17.4 (above our CI)" in t1
+    t2 = Path("results/demo/table2.md").read_text()
+    assert "did not converge" in t2
+    summary = json.loads(Path("results/demo/intervals.json").read_text())
+    ce = summary["table1"]["cells"]["maac_both_shared_semantic_module_cross_entropy"]
+    assert ce["cider_d"]["paper"] == 41.9
+
+
+def test_tables_refuse_evaluations_on_other_clips(tmp_path: Path, monkeypatch, capsys) -> None:
+    _setup(tmp_path, monkeypatch, "synth")
+    scores = paths.scores_csv("demo", "base", 1, "ce", "evaluation")
+    scores.write_text(scores.read_text().replace("clip 00.wav", "other.wav"))
+    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) != 0
+    assert "other clips" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["cider_d"])
+def test_forest_plot(tmp_path: Path, monkeypatch, key: str) -> None:
+    _setup(tmp_path, monkeypatch, "zenodo")
+    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) == 0
+    out = tmp_path / "forest.png"
+    assert main(["figure", "intervals", "results/demo/intervals.json", "--metric", key,
+                 "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -45,15 +45,46 @@ def _decode(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from maac.evaluation.captions import read_predictions, read_references
-    from maac.evaluation.metrics import evaluate, format_table, write_metrics
+    from maac.evaluation.metrics import format_table, score, write_clip_scores, write_metrics
 
     predictions = read_predictions(args.predictions)
     references = read_references(args.references)
-    result = evaluate(predictions, references, cache_path=args.cache_path)
-    print(format_table(result))
+    scores = score(predictions, references, cache_path=args.cache_path)
+    print(format_table(scores.corpus))
+    if args.scores is not None:
+        write_clip_scores(scores.clips, args.scores)
+        print(f"-> {args.scores} ({len(scores.clips)} clips)")
     if args.out is not None:
-        write_metrics(result, args.out)
+        write_metrics(scores.corpus, args.out)
         print(f"-> {args.out}")
+    if args.run is not None:
+        _track_evaluation(args, scores.corpus, scores.clips)
+
+
+def _track_evaluation(args: argparse.Namespace, corpus: dict[str, Any],
+                      clips: list[dict[str, Any]]) -> None:
+    """An MLflow run of this evaluation: corpus scores and their 95% intervals over clips."""
+    from maac.evaluation.clip_scores import clip_metrics
+    from maac.stats import bootstrap
+    from maac.tracking.mlflow_tracker import MlflowTracker
+
+    resamples = bootstrap.draw(len(clips), 1, args.resamples, args.bootstrap_seed)
+    record: dict[str, float] = {}
+    for key, metric in clip_metrics(corpus, clips).items():
+        ci = bootstrap.interval([metric], resamples)
+        record.update({key: ci.mean, f"{key}_low": ci.low, f"{key}_high": ci.high})
+    name = f"evaluate {args.variant} seed{args.seed} {args.stage} {args.split}"
+    tags = {"maac.stage": "evaluate", "maac.variant": str(args.variant),
+            "maac.seed": str(args.seed), "maac.eval_stage": str(args.stage),
+            "maac.split": str(args.split)}
+    params = {"predictions": str(args.predictions), "references": str(args.references),
+              "bootstrap": {"resamples": args.resamples, "seed": args.bootstrap_seed,
+                            "level": bootstrap.LEVEL, "over": "clips"}}
+    tracker = MlflowTracker(args.run, name, params, tags)
+    tracker.start(None)
+    tracker.log_epoch(record, 0)
+    tracker.finish(args.out, "FINISHED")
+    print(f"MLflow run {tracker.run_id} ({name})")
 
 
 def _metrics_setup(args: argparse.Namespace) -> None:
@@ -85,6 +116,16 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("predictions", type=Path, help="CSV file_name,caption (maac decode)")
     p.add_argument("references", type=Path, help="Clotho CSV file_name,caption_1..caption_5")
     p.add_argument("--out", type=Path, help="metrics JSON to write")
+    p.add_argument("--scores", type=Path, help="per-clip scores CSV to write")
+    p.add_argument("--run", help="record an MLflow run in experiment maac-RUN (with --variant, "
+                                 "--seed, --stage, --split as tags)")
+    p.add_argument("--variant", default="-")
+    p.add_argument("--seed", default="-")
+    p.add_argument("--stage", default="-")
+    p.add_argument("--split", default="-")
+    p.add_argument("--resamples", type=int, default=2000,
+                   help="bootstrap resamples of the logged intervals (default 2000)")
+    p.add_argument("--bootstrap-seed", type=int, default=0)
     p.add_argument("--cache-path", type=Path, default=None,
                    help="aac-metrics' cache root (default $AAC_METRICS_CACHE_PATH or ~/.cache)")
     p.set_defaults(handler=_evaluate)

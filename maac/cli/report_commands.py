@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
 from maac import paths
 from maac.config import sections
 
-TABLE_SECTIONS = ["run", "seeds", "variants", "dataset"]
+TABLE_SECTIONS = ["run", "seeds", "variants", "dataset", "statistics"]
 
 
-def collect(config: dict[str, Any], stage: str, variant: str) -> list[dict[str, Any]]:
-    """One metrics dict per seed for a stage and variant on the test split (missing: none)."""
-    from maac.evaluation.tables import read_metrics
+def collect(config: dict[str, Any], stage: str, variant: str) -> list[Any]:
+    """One evaluation per seed for a stage and variant on the test split (missing: none)."""
+    from maac.evaluation.clip_scores import read_clip_scores
+    from maac.evaluation.tables import Evaluation, read_metrics
 
     split = config["dataset"]["splits"]["test"]
     results = []
@@ -22,32 +24,80 @@ def collect(config: dict[str, Any], stage: str, variant: str) -> list[dict[str, 
         path = paths.metrics_json(config["run"], variant, seed, stage, split)
         if not path.is_file():
             continue
-        result = read_metrics(path)
+        scores = read_clip_scores(paths.scores_csv(config["run"], variant, seed, stage, split))
         summary = paths.model_dir(config["run"], variant, seed) / stage / "metrics.json"
-        if summary.is_file():  # the training stage's summary names its MLflow run
-            result["mlflow_run_id"] = read_metrics(summary).get("run_id")
-        results.append(result)
+        run_id = read_metrics(summary).get("run_id") if summary.is_file() else None
+        results.append(Evaluation(int(seed), read_metrics(path), scores, run_id))
     return results
 
 
-def make_tables(config: dict[str, Any]) -> tuple[str, str]:
+def make_tables(config: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """Write Tables 1-2, their comparisons and intervals.json; return both Markdown tables and
+    the summary of every interval and comparison."""
     from maac.evaluation import tables
 
     run = config["run"]
+    stats = config.get("statistics", {})
+    settings = tables.Settings(**{k: stats[k] for k in ("resamples", "seed", "level", "alpha")
+                                  if k in stats})
+    comparable = config["dataset"]["source"] == "zenodo"  # the paper's numbers: Clotho v2.1
     main_variant = "maac" if "maac" in config["variants"] else config["variants"][-1]
-    rows1 = tables.table1({stage: collect(config, stage, main_variant) for stage in ("ce", "rl")},
-                          main_variant)
-    rows2 = tables.table2({v: collect(config, "ce", v) for v in config["variants"]})
-    md1 = tables.write_table(rows1, tables.headers_table1(), paths.table(run, "table1", "md"),
-                             paths.table(run, "table1", "csv"))
-    md2 = tables.write_table(rows2, tables.headers_table2(), paths.table(run, "table2", "md"),
-                             paths.table(run, "table2", "csv"))
-    return md1, md2
+    results1 = {stage: collect(config, stage, main_variant) for stage in ("ce", "rl")}
+    results2 = {v: collect(config, "ce", v) for v in config["variants"]}
+    sampler = tables.resampler([*results1.values(), *results2.values()], settings)
+    seeds = len(config["seeds"])
+    out: dict[str, Any] = {}
+    texts = []
+    for name, rows, columns, pairs in (
+        ("table1", tables.table1(results1, sampler, comparable, main_variant),
+         tables.TABLE1_COLUMNS, tables.table1_pairs(results1, main_variant)),
+        ("table2", tables.table2(results2, sampler, comparable), tables.TABLE2_COLUMNS,
+         tables.table2_pairs(results2)),
+    ):
+        comparisons = tables.compare_all(pairs, [k for k, _ in columns], sampler)
+        tested = sum(c.difference is not None for c in comparisons)
+        lines = tables.notes(sampler, seeds, comparable, config["dataset"]["name"], tested)
+        md = tables.to_markdown(rows, columns, lines, comparisons)
+        tables.write_text(md, paths.table(run, name, "md"))
+        tables.write_text(tables.to_csv(rows, columns), paths.table(run, name, "csv"))
+        tables.write_text(tables.comparisons_markdown(comparisons, dict(columns)),
+                          paths.table(run, f"{name}_comparisons", "md"))
+        tables.write_text(tables.comparisons_csv(comparisons),
+                          paths.table(run, f"{name}_comparisons", "csv"))
+        out[name] = tables.summary(rows, comparisons)
+        texts.append(md)
+    out["settings"] = {"resamples": settings.resamples, "seed": settings.seed,
+                       "level": settings.level, "alpha": settings.alpha, "correction": "holm",
+                       "clips": len(sampler.clips), "seeds": seeds}
+    tables.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n",
+                      paths.table(run, "intervals", "json"))
+    return texts[0], texts[1], out
+
+
+def _track_tables(run: str, summary: dict[str, Any]) -> str:
+    """An MLflow run of the tables step: every interval bound and comparison p-value."""
+    from maac.tracking.mlflow_tracker import MlflowTracker, flatten
+
+    record = {}
+    for key, value in flatten({t: summary[t] for t in ("table1", "table2")}).items():
+        try:
+            record[key] = float(value)
+        except ValueError:  # the rows' labels
+            continue
+    tracker = MlflowTracker(run, "tables", {"statistics": summary["settings"]},
+                            {"maac.stage": "tables"})
+    tracker.start(None)
+    tracker.log_epoch(record, 0)
+    tracker.finish(paths.table(run, "intervals", "json"), "FINISHED")
+    return str(tracker.run_id)
 
 
 def _tables(args: argparse.Namespace) -> None:
-    md1, md2 = make_tables(sections(args.settings, args.config, TABLE_SECTIONS))
+    config = sections(args.settings, args.config, TABLE_SECTIONS)
+    md1, md2, summary = make_tables(config)
     print("Table 1 (x100)\n" + md1 + "\nTable 2, CE stage (x100)\n" + md2)
+    if not args.no_tracking:
+        print(f"MLflow run {_track_tables(config['run'], summary)} (tables)")
 
 
 def _attention(args: argparse.Namespace) -> None:
@@ -63,6 +113,13 @@ def _attention(args: argparse.Namespace) -> None:
     print(f"attention figure of {len(traces)} clips -> {args.out}")
 
 
+def _intervals(args: argparse.Namespace) -> None:
+    from maac.evaluation.forest_plot import draw_forest
+
+    count = draw_forest(args.intervals, args.out, args.metric)
+    print(f"intervals of {count} models -> {args.out}")
+
+
 def _curves(args: argparse.Namespace) -> None:
     from maac.evaluation.curves import draw_curves
 
@@ -73,7 +130,9 @@ def _curves(args: argparse.Namespace) -> None:
 def register(sub: Any, default_config: Path) -> None:
     p = sub.add_parser("tables", help="Table 1 and Table 2 of the paper from a run's metrics")
     p.add_argument("--config", type=Path, default=default_config)
-    p.add_argument("--settings", help="the sections run, seeds, variants, dataset as JSON")
+    p.add_argument("--settings", help="the sections run, seeds, variants, dataset, statistics "
+                                      "as JSON")
+    p.add_argument("--no-tracking", action="store_true", help="no MLflow run")
     p.set_defaults(handler=_tables)
 
     fig = sub.add_parser("figure", help="figures of the report")
@@ -85,6 +144,11 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--max-length", type=int, default=30)
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(handler=_attention)
+    p = which.add_parser("intervals", help="forest plot: each model's score with its interval")
+    p.add_argument("intervals", type=Path, help="intervals.json of `maac tables`")
+    p.add_argument("--metric", default="cider_d", help="metric key (default cider_d)")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(handler=_intervals)
     p = which.add_parser("curves", help="per-epoch training curves of training stages")
     p.add_argument("summaries", nargs="+", type=Path, help="stages' metrics.json files")
     p.add_argument("--out", required=True, type=Path)

@@ -8,9 +8,11 @@ places and picks. When SPICE's jars are missing, SPICE and SPIDEr are ``None`` a
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,18 +67,52 @@ def _one_line(text: str) -> str:
     return " ".join(text.splitlines())  # the PTB tokenizer reads one sentence per line
 
 
-def evaluate(
+BLEU_STATS = ("testlen", "reflen", *(f"guess_{k}" for k in range(1, 5)),
+              *(f"correct_{k}" for k in range(1, 5)))  # per-clip counts of corpus BLEU
+
+
+@dataclass
+class Scores:
+    """Corpus scores (``corpus``, as :func:`evaluate` returns them) and one row per clip
+    (``clips``: file_name, every metric with a sentence-level score, BLEU's counts)."""
+
+    corpus: dict[str, Any]
+    clips: list[dict[str, Any]]
+
+
+def _bleu_counts(candidates: list[str], mult_refs: list[list[str]]) -> list[dict[str, int]]:
+    """Per clip: hypothesis length, closest reference length, n-grams and clipped matches, as
+    aac-metrics' corpus BLEU pools them (its own counting, on the same tokens)."""
+    from aac_metrics.functional.bleu import _bleu_update
+
+    cooked, _ = _bleu_update(candidates, mult_refs, 4, str.split, [], [])
+    rows = []
+    for comps in cooked:
+        testlen = int(comps["testlen"])
+        # "closest": the reference length nearest the hypothesis', the shorter on a tie
+        reflen = min((abs(r - testlen), r) for r in comps["reflen"])[1]
+        row = {"testlen": testlen, "reflen": int(reflen)}
+        for k in range(4):
+            row[f"guess_{k + 1}"] = int(comps["guess"][k])
+            row[f"correct_{k + 1}"] = int(comps["correct"][k])
+        rows.append(row)
+    return rows
+
+
+def score(
     predictions: dict[str, str],
     references: dict[str, list[str]],
     *,
     cache_path: Path | str | None = None,
-) -> dict[str, Any]:
-    """Corpus scores of ``predictions`` (file name -> caption) against ``references`` (file
-    name -> captions), as aac-metrics gives them (0-1; CIDEr-D on its 0-10 scale).
+) -> Scores:
+    """Corpus and per-clip scores of ``predictions`` (file name -> caption) against
+    ``references`` (file name -> captions), as aac-metrics gives them (0-1; CIDEr-D on its
+    0-10 scale), with its PTB tokenisation (one Java start for candidates and references).
 
-    Returns ``{"bleu_1": ..., "spice": float | None, "spider": float | None, "unavailable":
-    {metric: reason}}`` (``unavailable`` is empty when every metric was computed).
-    ``cache_path``: aac-metrics' cache root (default ``$AAC_METRICS_CACHE_PATH`` or ~/.cache).
+    ``corpus`` is ``{"bleu_1": ..., "spice": float | None, "spider": float | None,
+    "unavailable": {metric: reason}}`` (``unavailable`` is empty when every metric was
+    computed). ``cache_path``: aac-metrics' cache root (default ``$AAC_METRICS_CACHE_PATH`` or
+    ~/.cache).
     """
     check_predictions(predictions, references)
     tools = ensure_java_tools(cache_path)
@@ -88,12 +124,19 @@ def evaluate(
     metrics = [*_BASE, "spider" if tools.spice_available else "cider_d"]
 
     import aac_metrics  # slow import (msclap, transformers): only here
+    from aac_metrics.utils.tokenization import preprocess_mono_sents
 
+    java = {"cache_path": str(tools.cache_path), "java_path": tools.java}
     try:
-        corpus, _ = aac_metrics.evaluate(
-            candidates, mult_refs, preprocess=True, metrics=metrics,
-            cache_path=str(tools.cache_path), java_path=tools.java, device="cpu",
-        )
+        flat = [r for refs in mult_refs for r in refs]
+        tokens = preprocess_mono_sents(candidates + flat, **java)
+        cands, pos = tokens[: len(candidates)], len(candidates)
+        refs_tok = []
+        for refs in mult_refs:
+            refs_tok.append(tokens[pos : pos + len(refs)])
+            pos += len(refs)
+        corpus, sents = aac_metrics.evaluate(cands, refs_tok, preprocess=False,
+                                             metrics=metrics, device="cpu", **java)
     except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as err:
         raise MetricsError(
             f"aac-metrics failed ({type(err).__name__}: {err}); run `maac metrics-setup` "
@@ -109,7 +152,22 @@ def evaluate(
     missing = [k for k in METRICS if result[k] is None and k not in result["unavailable"]]
     if missing:
         raise MetricsError(f"aac-metrics returned no {', '.join(missing)}")
-    return result
+    per_clip = {key: [float(v) for v in sents[key].tolist()] for key in METRICS if key in sents}
+    counts = _bleu_counts(cands, refs_tok)
+    clips = [{"file_name": name, **{key: values[i] for key, values in per_clip.items()},
+              **{f"bleu_{k}": v for k, v in counts[i].items()}}
+             for i, name in enumerate(names)]
+    return Scores(result, clips)
+
+
+def evaluate(
+    predictions: dict[str, str],
+    references: dict[str, list[str]],
+    *,
+    cache_path: Path | str | None = None,
+) -> dict[str, Any]:
+    """The corpus scores of :func:`score`."""
+    return score(predictions, references, cache_path=cache_path).corpus
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -131,3 +189,13 @@ def write_metrics(result: dict[str, Any], path: Path | str) -> None:
     """The metrics as JSON (atomically)."""
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+def write_clip_scores(clips: list[dict[str, Any]], path: Path | str) -> None:
+    """The per-clip table as CSV (atomically): file_name, the metrics, BLEU's counts."""
+    columns = list(clips[0]) if clips else ["file_name"]
+    with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in clips:
+            writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})

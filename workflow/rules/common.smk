@@ -73,21 +73,26 @@ def reference_inputs(wildcards):
 
 
 def metrics_targets(wildcards=None):
-    """Test-split metrics of every (variant, seed, stage) the tables report."""
-    return [
-        str(paths.metrics_json(config["run"], variant, seed, stage, TEST_SPLIT))
-        for variant in config["variants"]
-        for seed in config["seeds"]
-        for stage in (("ce", "rl") if final_stage(variant) == "rl" else ("ce",))
-    ]
+    """Test-split metrics and per-clip scores of every (variant, seed, stage) the tables
+    report."""
+    run, out = config["run"], []
+    for variant in config["variants"]:
+        for seed in config["seeds"]:
+            for stage in (("ce", "rl") if final_stage(variant) == "rl" else ("ce",)):
+                out.append(str(paths.metrics_json(run, variant, seed, stage, TEST_SPLIT)))
+                out.append(str(paths.scores_csv(run, variant, seed, stage, TEST_SPLIT)))
+    return out
 
 
 def evaluation_targets():
     run = paths.run_dir(config["run"])
     bundles = [str(paths.model_dir(config["run"], v, s) / "model.bundle")
                for v in config["variants"] for s in config["seeds"]]
-    tables = [str(run / f"table{i}.{ext}") for i in (1, 2) for ext in ("md", "csv")]
-    figures = [str(run / "figures" / f"{name}.png") for name in ("attention", "training_curves")]
+    tables = [str(run / f"table{i}{kind}.{ext}") for i in (1, 2)
+              for kind in ("", "_comparisons") for ext in ("md", "csv")]
+    tables.append(str(run / "intervals.json"))
+    figures = [str(run / "figures" / f"{name}.png")
+               for name in ("attention", "training_curves", "intervals")]
     return [*tables, *bundles, *figures]
 
 

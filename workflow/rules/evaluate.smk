@@ -33,15 +33,22 @@ rule evaluate:
         captions=f"{MODEL}/captions_{{stage}}_{{split}}.csv",
         references=reference_inputs,
     output:
-        f"{MODEL}/metrics_{{stage}}_{{split}}.json",
+        metrics=f"{MODEL}/metrics_{{stage}}_{{split}}.json",
+        scores=f"{MODEL}/scores_{{stage}}_{{split}}.csv",
     params:
         references=lambda wildcards: str(paths.captions_csv(DATASET, wildcards.split)),
+        run=config["run"],
+        resamples=config["statistics"]["resamples"],
+        seed=config["statistics"]["seed"],
     conda:
         MAAC_ENV
     log:
         f"{LOGS}/evaluate/{{variant}}_seed{{seed}}_{{stage}}_{{split}}.log",
     shell:
-        "maac evaluate {input.captions:q} {params.references:q} --out {output:q}"
+        "maac evaluate {input.captions:q} {params.references:q} --out {output.metrics:q}"
+        " --scores {output.scores:q} --run {params.run:q} --variant {wildcards.variant}"
+        " --seed {wildcards.seed} --stage {wildcards.stage} --split {wildcards.split}"
+        " --resamples {params.resamples} --bootstrap-seed {params.seed}"
         " 2>&1 | tee {log:q}"
 
 
@@ -71,16 +78,41 @@ rule tables:
     output:
         table1=f"{RUN}/table1.md",
         table1_csv=report(f"{RUN}/table1.csv", caption="../report/table1.rst", category="Tables"),
+        table1_comparisons=f"{RUN}/table1_comparisons.md",
+        table1_comparisons_csv=report(f"{RUN}/table1_comparisons.csv",
+                                      caption="../report/comparisons.rst", category="Tables"),
         table2=f"{RUN}/table2.md",
         table2_csv=report(f"{RUN}/table2.csv", caption="../report/table2.rst", category="Tables"),
+        table2_comparisons=f"{RUN}/table2_comparisons.md",
+        table2_comparisons_csv=report(f"{RUN}/table2_comparisons.csv",
+                                      caption="../report/comparisons.rst", category="Tables"),
+        intervals=f"{RUN}/intervals.json",
     params:
-        settings=lambda wildcards: sections_json("run", "seeds", "variants", "dataset"),
+        settings=lambda wildcards: sections_json("run", "seeds", "variants", "dataset",
+                                                 "statistics"),
     conda:
         MAAC_ENV
     log:
         f"{LOGS}/tables.log",
     shell:
         "maac tables --settings {params.settings:q} 2>&1 | tee {log:q}"
+
+
+rule forest_plot:
+    input:
+        f"{RUN}/intervals.json",
+    output:
+        report(
+            f"{RUN}/figures/intervals.png",
+            caption="../report/intervals.rst",
+            category="Tables",
+        ),
+    conda:
+        MAAC_ENV
+    log:
+        f"{LOGS}/forest_plot.log",
+    shell:
+        "maac figure intervals {input:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule attention_figure:

@@ -1,0 +1,58 @@
+"""Forest plot of the tables: every model's score with its bootstrap interval, the paper's
+value as a marker where it is comparable (Clotho), and the verdicts of the comparisons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from maac.atomic import atomic_file
+from maac.errors import MaacError
+
+NAMES = {"cider_d": "CIDEr-D", "bleu_4": "BLEU-4", "spider": "SPIDEr"}
+
+
+def draw_forest(intervals: Path | str, out: Path | str, metric: str = "cider_d") -> int:
+    """One line per model (Table 1's stages, Table 2's variants, each once); returns how many."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = json.loads(Path(intervals).read_text(encoding="utf-8"))
+    models: dict[str, dict] = {}
+    for table in ("table1", "table2"):
+        for key, row in summary.get(table, {}).get("cells", {}).items():
+            if metric in row and key not in models:
+                models[key] = row
+    if not models:
+        raise MaacError(f"{intervals}: no model has a {metric} interval")
+    rows = list(models.values())[::-1]  # first model on top
+    height = 1.2 + 0.45 * len(rows)
+    fig, ax = plt.subplots(figsize=(8, height))
+    for y, row in enumerate(rows):
+        cell = row[metric]
+        ax.errorbar(cell["mean"], y, xerr=[[cell["mean"] - cell["low"]],
+                                           [cell["high"] - cell["mean"]]],
+                    fmt="o", color="tab:blue", capsize=4)
+        if "paper" in cell:
+            ax.plot(cell["paper"], y, "D", color="tab:red", markersize=6,
+                    label="paper" if y == 0 else None)
+    ax.set_yticks(range(len(rows)), [f"{r['label']} ({r['seeds']} seed"
+                                     f"{'s' if r['seeds'] != 1 else ''})" for r in rows],
+                  fontsize=8)
+    settings = summary.get("settings", {})
+    ax.set_xlabel(f"{NAMES.get(metric, metric)} x100, mean over seeds with its "
+                  f"{100 * settings.get('level', 0.95):.0f}% bootstrap interval "
+                  f"({settings.get('clips', '?')} test clips)")
+    if any("paper" in r[metric] for r in rows):
+        ax.legend(loc="best", fontsize=8)
+    else:
+        ax.set_title("the paper's values are on Clotho v2.1: not comparable, not shown",
+                     fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    with atomic_file(out, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return len(rows)

@@ -1,0 +1,1 @@
+"""Resampling statistics: corpus metrics under clip weights, bootstrap intervals, paired tests."""
