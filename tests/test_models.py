@@ -20,12 +20,12 @@ VOCAB = 30
 KEYWORD_IDS = torch.arange(5, 17)  # 12 keywords, each a vocabulary word
 ENCODER = {"width": 0.125, "head_dim": 16, "acoustic_dim": 16}
 CAPTIONER = {"embed_dim": 16, "hidden_dim": 16, "attention_dim": 16, "top_keywords": 3,
-             "word_dropout": 0.5, "classifier_dropout": 0.25}
+             "word_dropout": 0.5, "classifier_dropout": 0.25, "detach_keywords": True}
 
 
-def _model(variant: str = "maac", seed: int = 0) -> Captioner:
+def _model(variant: str = "maac", seed: int = 0, **captioner: object) -> Captioner:
     torch.manual_seed(seed)
-    model = Captioner(ENCODER, CAPTIONER, VOCAB, KEYWORD_IDS, variant)
+    model = Captioner(ENCODER, {**CAPTIONER, **captioner}, VOCAB, KEYWORD_IDS, variant)
     _randomise_batchnorm(model)
     return model
 
@@ -155,10 +155,12 @@ def test_gradients_reach_every_parameter_that_should_train() -> None:
 
 
 def test_variants_differ_exactly_as_described() -> None:
-    """Parameter counts per variant: one attention module is 816 parameters at these sizes."""
+    """Parameter counts per variant: one attention module is 816 parameters at these sizes and
+    one projection into the latent space (W -> W^ or P -> P^) 272."""
     counts = {v: sum(p.numel() for p in _model(v).decoder.parameters()) for v in VARIANTS}
-    assert counts == {"base": 8094, "prev_words": 8910, "keywords": 8910,
-                      "both_unshared": 9726, "maac": 8910}
+    assert counts == {"base": 8094, "prev_words": 8094 + 816 + 272,
+                      "keywords": 8094 + 816 + 272, "both_unshared": 8094 + 2 * 816 + 2 * 272,
+                      "maac": 8094 + 816 + 2 * 272}
     modules = {v: {n for n, _ in _model(v).decoder.named_children() if n.endswith("attention")}
                for v in VARIANTS}
     assert modules["base"] == {"acoustic_attention"}
@@ -166,6 +168,13 @@ def test_variants_differ_exactly_as_described() -> None:
         "acoustic_attention", "semantic_attention"}
     assert modules["both_unshared"] == {"acoustic_attention", "keyword_attention",
                                         "word_attention"}
+    projections = {v: {n for n, _ in _model(v).decoder.named_children() if n.endswith("_proj")}
+                   for v in VARIANTS}  # one per memory; both_unshared shares maac's pair
+    assert projections == {"base": {"acoustic_proj"},
+                           "prev_words": {"acoustic_proj", "word_proj"},
+                           "keywords": {"acoustic_proj", "keyword_proj"},
+                           "both_unshared": {"acoustic_proj", "keyword_proj", "word_proj"},
+                           "maac": {"acoustic_proj", "keyword_proj", "word_proj"}}
     flags = {v: (_model(v).decoder.uses_keywords, _model(v).decoder.uses_words) for v in VARIANTS}
     assert flags == {"base": (False, False), "prev_words": (False, True),
                      "keywords": (True, False), "both_unshared": (True, True),
@@ -191,6 +200,55 @@ def test_unshared_with_equal_modules_is_maac_and_keywords_matter() -> None:
         assert not torch.allclose(maac.decoder(other, tokens), maac.decoder(enc, tokens))
         base = _model("base").eval()
         torch.testing.assert_close(base.decoder(other, tokens), base.decoder(enc, tokens))
+
+
+def test_keywords_and_previous_words_are_projected_into_the_latent_space() -> None:
+    """W^ = W W_w + b_w and P^ = P W_p + b_p (paper Sec. 2.2): the semantic attention runs over
+    the projections, not over the embeddings themselves."""
+    model = _model("maac").eval()
+    dec = model.decoder
+    with torch.no_grad():
+        enc = model.encode(torch.randn(2, 64, 64))
+        state = model.init(enc)
+        top = enc.probs.topk(CAPTIONER["top_keywords"], dim=1).indices
+        w = dec.embedding(dec.keyword_ids[top])
+        torch.testing.assert_close(state.keywords, dec.keyword_proj(w), rtol=0, atol=0)
+        tokens = torch.tensor([[0, 4, 9], [0, 7, 2]])
+        for t in range(3):
+            _, state = model.step(state, tokens[:, t])
+        torch.testing.assert_close(state.words, dec.word_proj(dec.embedding(tokens[:, 1:])),
+                                   rtol=0, atol=0)
+        before = dec(enc, tokens)
+        for proj in (dec.keyword_proj, dec.word_proj):  # each projection changes the captions
+            saved = proj.weight.clone()
+            proj.weight.mul_(-2.0)
+            assert not torch.allclose(dec(enc, tokens), before)
+            proj.weight.copy_(saved)
+        torch.testing.assert_close(dec(enc, tokens), before, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_keyword_embeddings_are_detached_and_not_dropped_out_only_if_configured(
+    detach: bool,
+) -> None:
+    """detach_keywords (the authors' code): W gets no word dropout and trains no embedding row."""
+    model = _model("keywords", detach_keywords=detach).train()
+    model.encoder.eval()
+    dec = model.decoder
+    with torch.no_grad():
+        enc = model.encode(torch.randn(2, 64, 64))
+    top = enc.probs.topk(CAPTIONER["top_keywords"], dim=1).indices
+    chosen = dec.keyword_ids[top].unique()
+    tokens = torch.full((2, 4), 20)  # not a keyword id: the caption's own rows are row 20 only
+    assert not bool((chosen == 20).any())
+    torch.manual_seed(0)
+    first = model.init(enc).keywords
+    second = model.init(enc).keywords
+    assert torch.equal(first, second) == detach  # word dropout draws anew unless detached
+    dec(enc, tokens).sum().backward()
+    keyword_rows = dec.embedding.weight.grad[chosen]
+    assert bool((keyword_rows == 0).all()) == detach
+    assert dec.keyword_proj.weight.grad.abs().sum() > 0  # W^'s projection trains either way
 
 
 def test_bad_dimensions_and_variants_are_errors() -> None:
@@ -230,6 +288,30 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         load_captioner(tmp_path / "panns.pt")
 
 
+def test_checkpoints_without_the_semantic_projections_are_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """A checkpoint written before W^ / P^ (format maac-captioner/1, no keyword_proj or word_proj
+    weights) is refused with one readable line, never a traceback of missing keys."""
+    model = _model("maac")
+    state = {k: v for k, v in model.state_dict().items()
+             if not k.startswith(("decoder.keyword_proj.", "decoder.word_proj."))}
+    meta = {**model.meta, "format": "maac-captioner/1"}
+    meta["captioner"] = {k: v for k, v in meta["captioner"].items() if k != "detach_keywords"}
+    torch.save({"state_dict": state, "meta": meta}, tmp_path / "old.pt")
+    with pytest.raises(MaacError) as err:
+        load_captioner(tmp_path / "old.pt")
+    message = str(err.value)
+    assert "\n" not in message and "maac-captioner/1" in message and "retrain" in message
+    assert "W -> W^ and P -> P^" in message
+    torch.save({"state_dict": state, "meta": model.meta}, tmp_path / "cut.pt")  # current format
+    with pytest.raises(MaacError) as err:
+        load_captioner(tmp_path / "cut.pt")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "missing decoder.keyword_proj.bias, decoder.keyword_proj.weight, " in message
+
+
 def _params_output(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
@@ -249,6 +331,8 @@ def test_model_params_command_prints_the_table(capsys: pytest.CaptureFixture[str
     assert rows["LSTM"] == 4 * 512 * (512 + 512) + 2 * 4 * 512
     assert rows["word classifier"] == 512 * 4368 + 4368
     assert rows["keyword classifier (-> N keywords)"] == 3 * 2048 * 300 + 300
+    assert rows["keyword projection W -> W^"] == rows["previous-word projection P -> P^"] == (
+        512 * 512 + 512)
     parts = sum(n for name, n in rows.items()
                 if name not in ("keyword encoder", "decoder", "total"))
     assert parts == rows["total"] == rows["keyword encoder"] + rows["decoder"]

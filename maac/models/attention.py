@@ -1,7 +1,8 @@
 """The attention module Psi of the multi-modal attention decoder (paper Eq. 3-5).
 
-Over a memory F (M x D: the acoustic sequence X^, the keyword embeddings W^ or the embeddings
-of the previously generated words P^) and the decoder's previous hidden state h_{t-1}:
+Over a memory F (M x D: the acoustic sequence X^, the keywords W^ or the previously generated
+words P^, each already projected into the latent space C by the decoder) and the decoder's
+previous hidden state h_{t-1}:
 
     Eq. 3  A     = ReLU(F W_i + h_{t-1} W_s)                 (M x C)
     Eq. 4  alpha = softmax(A W_n) over the memory (padding masked out)
@@ -9,7 +10,9 @@ of the previously generated words P^) and the decoder's previous hidden state h_
     Eq. 5  o     = GLU([ctx, h_{t-1}]) = ctx * sigmoid(W_g h_{t-1} + b_g)
 
 F W_i does not depend on h, so callers compute it once per memory item (:meth:`keys`) and keep
-it with the memory.
+it with the memory. The gate W_g is part of Psi: where one semantic module serves keywords and
+previous words (the paper's shared module), they share its gate too (the authors' code had a
+gate per memory).
 """
 
 from __future__ import annotations

@@ -23,12 +23,15 @@ from maac.models.decoder import Decoder, DecoderState
 from maac.models.keyword_encoder import EncoderOutput, KeywordEncoder
 from maac.models.resnet38 import Augment
 
-FORMAT = "maac-captioner/1"
+FORMAT = "maac-captioner/2"  # /2: the W -> W^ and P -> P^ projections, detach_keywords
+OLD_FORMATS = {"maac-captioner/1": "from before the keyword and previous-word projections "
+                                   "W -> W^ and P -> P^"}
 ENCODER_KEYS = ("width", "head_dim", "acoustic_dim")
 CAPTIONER_KEYS = (
     "embed_dim", "hidden_dim", "attention_dim", "top_keywords", "word_dropout",
-    "classifier_dropout",
+    "classifier_dropout", "detach_keywords",
 )
+DEFAULTS = {"detach_keywords": True}  # config.yaml's value, for configs written in code
 
 
 def build_keyword_encoder(
@@ -52,6 +55,7 @@ class Captioner(nn.Module):
         n_mels: int = 64,
     ) -> None:
         super().__init__()
+        captioner_cfg = {**DEFAULTS, **captioner_cfg}
         keyword_ids = torch.as_tensor(keyword_ids, dtype=torch.long)
         self.encoder = build_keyword_encoder(encoder_cfg, len(keyword_ids), n_mels)
         self.decoder = Decoder(
@@ -66,6 +70,7 @@ class Captioner(nn.Module):
             word_dropout=captioner_cfg["word_dropout"],
             classifier_dropout=captioner_cfg["classifier_dropout"],
             variant=variant,
+            detach_keywords=bool(captioner_cfg["detach_keywords"]),
         )
         self.meta: dict[str, Any] = {
             "format": FORMAT,
@@ -146,6 +151,11 @@ def captioner_from_state(
     vocab_size: int | None = None, num_keywords: int | None = None,
 ) -> Captioner:
     """The captioner that ``meta`` describes, with ``state_dict`` loaded strictly."""
+    if meta.get("format") in OLD_FORMATS:
+        raise MaacError(
+            f"{source}: a captioner {OLD_FORMATS[meta['format']]} (format {meta['format']}); "
+            f"this version reads {FORMAT}: retrain the captioner (CE, then RL)"
+        )
     if meta.get("format") != FORMAT:
         raise MaacError(f"{source}: not a captioner checkpoint (format {meta.get('format')!r})")
     if vocab_size is not None and meta["vocab_size"] != vocab_size:
@@ -164,10 +174,19 @@ def captioner_from_state(
     model = Captioner(meta["encoder"], meta["captioner"], meta["vocab_size"], ids,
                       meta["variant"], meta["n_mels"])
     model.meta = meta
+    expected, found = set(model.state_dict()), set(state_dict)
+    if expected != found:
+        missing, unexpected = sorted(expected - found), sorted(found - expected)
+        raise MaacError(
+            f"{source}: weights do not fit the {meta['variant']!r} captioner its metadata "
+            f"describes (missing {', '.join(missing) or 'none'}; unexpected "
+            f"{', '.join(unexpected) or 'none'}); retrain it or use the code it was made with"
+        )
     try:
         model.load_state_dict(state_dict, strict=True)
-    except RuntimeError as err:
+    except RuntimeError as err:  # a shape mismatch: name the keys, on one line
+        detail = " ".join(str(err).split())
         raise MaacError(
-            f"{source}: weights do not fit the model its metadata describes ({err})"
+            f"{source}: weights do not fit the model its metadata describes ({detail})"
         ) from err
     return model

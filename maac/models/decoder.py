@@ -1,21 +1,30 @@
 """The multi-modal attention decoder (paper Eq. 3-7) and its ablation variants (Table 2).
 
-At step t, with h_{t-1} the LSTM's previous hidden state and w_{t-1} the previous token:
+The three memories are first "transformed into the same latent space" (paper, Sec. 2.2), each
+by its own learned linear map: X (L x C1) -> X^ (L x C), the keyword embeddings W (K x C2) ->
+W^ (K x C) and the embeddings of the previously generated words P ((t-1) x C2) -> P^
+((t-1) x C). At step t, with h_{t-1} the LSTM's previous hidden state and w_{t-1} the previous
+token:
 
-    o_x = Psi_x(X^, h_{t-1})      acoustic attention over X^ = Linear(X)          (Eq. 3-5)
-    o_w = Psi_s(W^, h_{t-1})      semantic attention over the K keyword embeddings (Eq. 3-5)
-    o_p = Psi_s(P^, h_{t-1})      the same module over the embeddings of w_1 .. w_{t-1};
+    o_x = Psi_x(X^, h_{t-1})      acoustic attention over X^                        (Eq. 3-5)
+    o_w = Psi_s(W^, h_{t-1})      semantic attention over the K projected keywords  (Eq. 3-5)
+    o_p = Psi_s(P^, h_{t-1})      the same module over the projected w_1 .. w_{t-1};
                                   P^ is empty at t = 1, where o_p = 0                (Eq. 3-5)
     Eq. 6  h_t, c_t = LSTM(o_x + o_w + o_p + Emb(w_{t-1}), (h_{t-1}, c_{t-1}))
            h_0 = time mean of X^ over valid frames, c_0 = 0
     Eq. 7  v_t = softmax(Linear(Dropout(h_t)))   (we return the logits)
 
 Keywords are the encoder's K most probable keywords, embedded with the decoder's word embedding
-(keyword index -> vocabulary id through ``keyword_ids``). Word dropout (0.5) applies to every
-word embedding: the LSTM input, the keywords and the previous-word memory.
+(keyword index -> vocabulary id through ``keyword_ids``). Word dropout (0.5) applies to the
+LSTM input and to the previous-word memory (one draw for both). With ``detach_keywords`` (the
+authors' code; the paper is silent) W is the embedding's value, detached from its gradient and
+without word dropout; otherwise W is dropped out and trains the embedding like any other word.
 
 Variants (``variant``): ``base`` (o_x only), ``prev_words`` (+ o_p), ``keywords`` (+ o_w),
 ``both_unshared`` (+ o_w + o_p with two semantic modules), ``maac`` (+ o_w + o_p, one shared).
+The projections W -> W^ and P -> P^ belong to their memories, not to Psi: a variant has the one
+of each memory it uses, and ``both_unshared`` has the same two as ``maac``, so the two differ
+only in the semantic module, which is what the ablation varies.
 
 The step API, used by every decoding algorithm: ``init(encoder_out) -> DecoderState``, then
 ``step(state, tokens) -> (logits, state)``, first with the BOS token. A state is batched over
@@ -51,9 +60,9 @@ class DecoderState:
     acoustic: Tensor  # (B, L, C) X^
     acoustic_keys: Tensor  # (B, L, A) X^ W_i
     acoustic_mask: Tensor  # (B, L) bool, True on valid frames
-    keywords: Tensor | None  # (B, K, E) W^, None when the variant has no keywords
+    keywords: Tensor | None  # (B, K, C) W^, None when the variant has no keywords
     keyword_keys: Tensor | None  # (B, K, A)
-    words: Tensor | None  # (B, M, E) P^, M = max(steps - 1, 0); None without previous words
+    words: Tensor | None  # (B, M, C) P^, M = max(steps - 1, 0); None without previous words
     word_keys: Tensor | None  # (B, M, A)
     steps: int = 0
 
@@ -101,6 +110,7 @@ class Decoder(nn.Module):
         word_dropout: float = 0.5,
         classifier_dropout: float = 0.25,
         variant: str = "maac",
+        detach_keywords: bool = True,
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
@@ -126,16 +136,22 @@ class Decoder(nn.Module):
         self.top_keywords = top_keywords
         self.uses_keywords = variant in ("keywords", "both_unshared", "maac")
         self.uses_words = variant in ("prev_words", "both_unshared", "maac")
+        self.detach_keywords = detach_keywords
         self.register_buffer("keyword_ids", keyword_ids)
 
-        self.acoustic_proj = nn.Linear(sequence_dim, acoustic_dim)  # X -> X^
+        latent = acoustic_dim  # C: the space X^, W^ and P^ share (Sec. 2.2)
+        self.acoustic_proj = nn.Linear(sequence_dim, latent)  # X -> X^
+        if self.uses_keywords:
+            self.keyword_proj = nn.Linear(embed_dim, latent)  # W -> W^
+        if self.uses_words:
+            self.word_proj = nn.Linear(embed_dim, latent)  # P -> P^
         self.embedding = nn.Embedding(vocab_size, embed_dim)
-        self.acoustic_attention = Attention(acoustic_dim, hidden_dim, attention_dim)
+        self.acoustic_attention = Attention(latent, hidden_dim, attention_dim)
         if variant == "both_unshared":
-            self.keyword_attention = Attention(embed_dim, hidden_dim, attention_dim)
-            self.word_attention = Attention(embed_dim, hidden_dim, attention_dim)
+            self.keyword_attention = Attention(latent, hidden_dim, attention_dim)
+            self.word_attention = Attention(latent, hidden_dim, attention_dim)
         elif variant != "base":
-            self.semantic_attention = Attention(embed_dim, hidden_dim, attention_dim)
+            self.semantic_attention = Attention(latent, hidden_dim, attention_dim)
         self.lstm = nn.LSTMCell(embed_dim, hidden_dim)
         self.word_dropout = nn.Dropout(word_dropout)
         self.classifier_dropout = nn.Dropout(classifier_dropout)
@@ -154,18 +170,20 @@ class Decoder(nn.Module):
         return self.semantic_attention
 
     def init(self, encoder_out: EncoderOutput) -> DecoderState:
-        """The state before the first step: X^, h_0 = masked time mean of X^, c_0 = 0."""
-        acoustic = self.acoustic_proj(encoder_out.sequence)
+        """The state before the first step: X^ and W^, h_0 = masked time mean of X^, c_0 = 0."""
+        acoustic = self.acoustic_proj(encoder_out.sequence)  # X^
         mask = encoder_out.mask
         valid = mask[:, :, None].to(acoustic.dtype)
         h = (acoustic * valid).sum(dim=1) / valid.sum(dim=1)
         keywords = keyword_keys = words = word_keys = None
         if self.uses_keywords:
             top = encoder_out.probs.topk(self.top_keywords, dim=1).indices  # (B, K)
-            keywords = self.word_dropout(self.embedding(self.keyword_ids[top]))
+            w = self.embedding(self.keyword_ids[top])  # W
+            w = w.detach() if self.detach_keywords else self.word_dropout(w)
+            keywords = self.keyword_proj(w)  # W^
             keyword_keys = self._keyword_attention().keys(keywords)
         if self.uses_words:
-            words = acoustic.new_zeros(acoustic.shape[0], 0, self.embedding.embedding_dim)
+            words = acoustic.new_zeros(acoustic.shape[0], 0, acoustic.shape[2])  # P^, empty
             word_keys = self._word_attention().keys(words)
         return DecoderState(
             h, torch.zeros_like(h), acoustic, self.acoustic_attention.keys(acoustic), mask,
@@ -206,8 +224,9 @@ class Decoder(nn.Module):
         e = self.word_dropout(self.embedding(tokens))
         words, word_keys = state.words, state.word_keys
         if words is not None and state.steps > 0:  # w_{t-1} joins P^ (BOS never does)
-            words = torch.cat([words, e[:, None]], dim=1)
-            word_keys = torch.cat([word_keys, self._word_attention().keys(e)[:, None]], dim=1)
+            p = self.word_proj(e)  # its row of P^
+            words = torch.cat([words, p[:, None]], dim=1)
+            word_keys = torch.cat([word_keys, self._word_attention().keys(p)[:, None]], dim=1)
         h, c = self._advance(state, e, words, word_keys, weights)
         logits = self.classifier(self.classifier_dropout(h))
         return logits, replace(state, h=h, c=c, words=words, word_keys=word_keys,
@@ -217,12 +236,15 @@ class Decoder(nn.Module):
         """Teacher forcing: tokens (B, T) = BOS w_1 .. w_{T-1} -> logits (B, T, V) of w_1 .. w_T."""
         state = self.init(encoder_out)
         emb = self.word_dropout(self.embedding(tokens))  # (B, T, E)
-        keys = self._word_attention().keys(emb) if self.uses_words else None
+        memory = keys = None
+        if self.uses_words:
+            memory = self.word_proj(emb)  # each token's row of P^ (B, T, C)
+            keys = self._word_attention().keys(memory)
         hidden = []
         for t in range(tokens.shape[1]):
             words = word_keys = None
-            if self.uses_words:  # P^ at step t+1: embeddings of tokens 1 .. t
-                words, word_keys = emb[:, 1 : t + 1], keys[:, 1 : t + 1]
+            if memory is not None and keys is not None:  # P^ at step t+1: tokens 1 .. t
+                words, word_keys = memory[:, 1 : t + 1], keys[:, 1 : t + 1]
             h, c = self._advance(state, emb[:, t], words, word_keys)
             state = replace(state, h=h, c=c)
             hidden.append(h)

@@ -38,6 +38,12 @@ def parameter_rows(
          _count(enc.classifier)),
         ("acoustic projection X -> X^", "decoder.acoustic_proj", "Eq. 3",
          _count(dec.acoustic_proj)),
+    ]
+    rows += [(label, f"decoder.{name}", "Eq. 3", _count(getattr(dec, name)))
+             for name, label in (("keyword_proj", "keyword projection W -> W^"),
+                                 ("word_proj", "previous-word projection P -> P^"))
+             if hasattr(dec, name)]
+    rows += [
         ("word embedding", "decoder.embedding", "Eq. 6", _count(dec.embedding)),
         ("acoustic attention", "decoder.acoustic_attention", "Eq. 3-5",
          _count(dec.acoustic_attention)),

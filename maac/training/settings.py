@@ -17,7 +17,7 @@ from maac import paths
 STAGES = ("encoder_frozen", "encoder_finetune", "captioner_ce", "captioner_rl")
 ENCODER_ARCH = ("width", "head_dim", "acoustic_dim")
 CAPTIONER_ARCH = ("embed_dim", "hidden_dim", "attention_dim", "top_keywords", "word_dropout",
-                  "classifier_dropout")
+                  "classifier_dropout", "detach_keywords")
 
 
 def stage_settings(config: dict[str, Any], stage: str) -> dict[str, Any]:
