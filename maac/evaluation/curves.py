@@ -9,7 +9,8 @@ from maac.atomic import atomic_file
 
 
 def draw_curves(summaries: list[Path], out: Path | str) -> None:
-    """One panel per stage: training loss and the validation metric over epochs."""
+    """One panel per stage: training loss and the validation metric over epochs, with the
+    metric's bootstrap interval as a band where the stage records one."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,9 +28,18 @@ def draw_curves(summaries: list[Path], out: Path | str) -> None:
         right = ax.twinx()
         right.plot(epochs, [h.get(metric) for h in history], "s-", color="tab:orange",
                    label=f"validation {metric}")
+        band = [(h["epoch"], h[f"{metric}_low"], h[f"{metric}_high"]) for h in history
+                if f"{metric}_low" in h]
+        if band:  # the validation score's 95% bootstrap interval over the validation clips
+            right.fill_between([b[0] for b in band], [b[1] for b in band],
+                               [b[2] for b in band], color="tab:orange", alpha=0.2,
+                               label="95% interval over validation clips")
         right.set_ylabel(f"validation {metric}")
+        interval = summary.get("best_interval")
+        shown = f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
         ax.set_title(f"{path.parent.relative_to(path.parents[2])}: best {metric} "
-                     f"{summary['best']:.3f} at epoch {summary['best_epoch']}", fontsize=9)
+                     f"{summary['best']:.3f}{shown} at epoch {summary['best_epoch']}",
+                     fontsize=9)
     fig.tight_layout()
     with atomic_file(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)
