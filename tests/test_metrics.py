@@ -263,16 +263,11 @@ def test_predictions_csv_errors(tmp_path: Path) -> None:
 
 
 def test_evaluation_modules_import_no_higher_layer() -> None:
+    from tests.conftest import imported_modules
+
     forbidden = ("maac.training", "maac.cli", "maac.tracking")
-    for name in ("metrics.py", "java_setup.py", "captions.py", "__init__.py"):
-        tree = ast.parse((REPO / "maac" / "evaluation" / name).read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            assert not any(n.startswith(forbidden) for n in names), (name, names)
+    for name, names in imported_modules("evaluation").items():
+        assert not any(n.startswith(forbidden) for n in names), (name, names)
 
 
 def test_help_stays_fast_without_heavy_imports() -> None:

@@ -136,3 +136,23 @@ def test_mean_metric_equals_aac_metrics_rouge_on_the_resampled_corpus() -> None:
 def test_resampling_refuses_empty_inputs() -> None:
     with pytest.raises(ValueError, match="cannot resample"):
         bootstrap.draw(0, 1)
+
+
+def test_validation_interval_of_the_training_stages() -> None:
+    """The captioner stages' validation CIDEr-D interval: seeded, around the mean, and of zero
+    width when every clip scores the same."""
+    from maac.training.captioner_stage import validation_interval
+
+    scores = np.random.default_rng(5).random(100)
+    first, again = validation_interval(scores), validation_interval(scores.copy())
+    assert first == again and first.low < float(scores.mean()) < first.high
+    flat = validation_interval(np.full(100, 0.7))
+    assert flat.low == flat.high == pytest.approx(0.7)
+
+
+def test_the_statistics_layer_imports_nothing_above_it() -> None:
+    from tests.conftest import imported_modules
+
+    for path, names in imported_modules("stats").items():
+        inside = [n for n in names if n.startswith("maac")]
+        assert all(n.startswith("maac.stats") for n in inside), (path, inside)

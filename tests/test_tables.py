@@ -79,12 +79,13 @@ def test_tables_on_a_synthetic_dataset(tmp_path: Path, monkeypatch, capsys) -> N
     assert "| MAAC vs Base | CIDEr-D |" in t2 and "not run" in t2
     assert "no significant difference (p = " in t2
     assert t1 in printed and t2 in printed
-    rows = list(csv.DictReader(Path("results/demo/table1.csv").open()))
+    rows = list(csv.DictReader(Path("results/demo/table1.csv").read_text().splitlines()))
     assert {"cider_d", "cider_d_low", "cider_d_high", "seeds", "clips"} <= set(rows[0])
     assert rows[0]["seeds"] == "2" and rows[0]["clips"] == "30"
     assert float(rows[0]["cider_d_low"]) < float(rows[0]["cider_d"]) < float(
         rows[0]["cider_d_high"])
-    comparisons = list(csv.DictReader(Path("results/demo/table1_comparisons.csv").open()))
+    comparisons = list(csv.DictReader(
+        Path("results/demo/table1_comparisons.csv").read_text().splitlines()))
     assert [c["verdict"] for c in comparisons if c["metric"] == "cider_d"] == ["better"]
     summary = json.loads(Path("results/demo/intervals.json").read_text())
     assert summary["settings"]["resamples"] == 2000 and summary["settings"]["seeds"] == 2
