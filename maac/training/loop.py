@@ -235,11 +235,15 @@ def _summary(cfg: LoopConfig, history: list[dict[str, Any]], best: dict[str, Any
     trained = [r for r in history if "train_seconds" in r]
     seconds = sum(r["train_seconds"] for r in trained)
     samples = sum(r["samples_per_s"] * r["train_seconds"] for r in trained)
+    at_best = next((r for r in history if r["epoch"] == best["epoch"]), {})
+    interval = {"best_interval": [at_best[f"{cfg.metric}_low"], at_best[f"{cfg.metric}_high"]]
+                } if f"{cfg.metric}_low" in at_best else {}  # over validation clips
     return {
         "stage": cfg.stage,
         "metric": cfg.metric,
         "best_epoch": best["epoch"],
         "best": best["value"],
+        **interval,
         "final": history[-1] if history else {},
         "epochs": cfg.epochs,
         "train_seconds": seconds,
