@@ -395,6 +395,113 @@ def test_ce_cache_gives_the_same_training_as_per_batch_encoding(tiny_data: Path)
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)
 
 
+def test_label_smoothing_puts_no_mass_on_pad_or_bos() -> None:
+    """The smoothed target is (1 - eps) one-hot + eps / (V - 2) on every token but <pad> and
+    <bos>, which are never targets; <pad> positions are ignored."""
+    import torch.nn.functional as F
+
+    from maac.text.vocabulary import BOS_ID
+    from maac.training.captioner_stage import smoothed_cross_entropy
+
+    vocab, eps = 12, 0.1
+    logits = torch.randn(5, vocab, generator=torch.Generator().manual_seed(0),
+                         requires_grad=True)
+    targets = torch.tensor([4, EOS_ID, 7, PAD_ID, 3])
+    smoothed_cross_entropy(logits, targets, eps).backward()
+    assert logits.grad is not None
+    valid = targets != PAD_ID
+    assert bool((logits.grad[~valid] == 0).all())
+    # d loss / d logits = (softmax - target) / (valid positions): recover each target
+    target = torch.softmax(logits.detach(), dim=-1)[valid] - logits.grad[valid] * int(valid.sum())
+    expected = torch.full((4, vocab), eps / (vocab - 2))
+    expected[:, [PAD_ID, BOS_ID]] = 0.0
+    expected[torch.arange(4), targets[valid]] += 1 - eps
+    torch.testing.assert_close(target, expected, rtol=0, atol=1e-6)
+    plain = F.cross_entropy(logits, targets, ignore_index=PAD_ID)
+    torch.testing.assert_close(smoothed_cross_entropy(logits, targets, 0.0), plain)
+
+
+def test_captioner_specaugment_encodes_every_batch_anew_with_the_frozen_encoder(
+        tiny_data: Path) -> None:
+    """With SpecAugment the training batches bypass the cache: new stripes at every call, the
+    encoder in eval mode without gradient; with no stripes it is the un-augmented encoder."""
+    from maac.models.captioner import build_keyword_encoder
+    from maac.training.augment import InputSpecAugment
+    from maac.training.data import FrozenEncoderOutputs, load_split
+
+    config = tiny_config()
+    cpu = torch.device("cpu")
+    split = load_split(Path("data/features/tiny/development.h5"), "development",
+                       audio_cfg=config["audio"])
+    encoder = build_keyword_encoder(config["encoder"], 6)
+    seen: list[tuple[bool, bool]] = []
+    forward = encoder.forward
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        seen.append((encoder.training, torch.is_grad_enabled()))
+        return forward(*args, **kwargs)
+
+    encoder.forward = recording  # type: ignore[method-assign]
+    idx = [0, 1, 2, 3]
+    plain = FrozenEncoderOutputs(encoder, split, 4, cpu, cache=True)
+    assert plain.cached is not None
+    encoder.train()  # whatever mode the caller left it in
+    augmented = FrozenEncoderOutputs(encoder, split, 4, cpu, cache=True,
+                                     augment=InputSpecAugment(config["encoder"]["specaugment"]))
+    assert augmented.cached is None
+    seen.clear()
+    a, b, reference = augmented.batch(idx), augmented.batch(idx), plain.batch(idx)
+    assert seen == [(False, False), (False, False)]  # eval mode, no gradient, once per batch
+    assert not torch.allclose(a.logits, reference.logits)
+    assert not torch.allclose(a.sequence, b.sequence)  # new stripes at every call
+    no_stripes = {"time_masks": 0, "time_width": 8, "freq_masks": 0, "freq_width": 4}
+    same = FrozenEncoderOutputs(encoder, split, 4, cpu, cache=False,
+                                augment=InputSpecAugment(no_stripes)).batch(idx)
+    direct = FrozenEncoderOutputs(encoder, split, 4, cpu, cache=False).batch(idx)
+    torch.testing.assert_close(same.logits, direct.logits, rtol=0, atol=1e-6)
+    torch.testing.assert_close(same.sequence, direct.sequence, rtol=0, atol=1e-6)
+
+
+def test_ce_and_rl_specaugment_only_if_configured_and_repeatable(
+    tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """captioner.{ce,rl}.specaugment: every training batch (never a validation batch) is
+    augmented; the same config and seed give bitwise the same weights."""
+    import maac.training.augment as augment
+    from maac.training.run import Inputs, run_captioner, run_encoder
+
+    config = tiny_config(epochs=1)
+    config["encoder"]["finetune"]["epochs"] = 0
+    for phase in ("frozen", "finetune"):
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), _runtime())
+    assert "specaugment" not in stage_settings(config, "captioner_ce")["encoder"]
+    calls: list[int] = []
+    real = augment.InputSpecAugment.__call__
+
+    def counting(self: Any, features: torch.Tensor, *args: Any) -> torch.Tensor:
+        calls.append(features.shape[0])
+        return real(self, features, *args)
+
+    monkeypatch.setattr(augment.InputSpecAugment, "__call__", counting)
+    run_captioner(stage_settings(config, "captioner_ce"), "ce", "base", 1, Inputs(), _runtime(),
+                  out_dir=Path("ce_plain"))
+    assert calls == []
+    for stage in ("ce", "rl"):
+        config["captioner"][stage]["specaugment"] = True
+    settings = stage_settings(config, "captioner_ce")
+    assert settings["encoder"]["specaugment"] == config["encoder"]["specaugment"]
+    weights = []
+    for out in ("ce_a", "ce_b"):
+        run_captioner(settings, "ce", "base", 1, Inputs(), _runtime(), out_dir=Path(out))
+        weights.append(torch.load(Path(out) / "last.pt", weights_only=True)["state_dict"])
+    assert calls == [4] * 15 * 2  # 60 (clip, caption) pairs in batches of 4, per run
+    assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items())
+    calls.clear()
+    run_captioner(stage_settings(config, "captioner_rl"), "rl", "base", 1,
+                  Inputs(init=Path("ce_a/last.pt")), _runtime(), out_dir=Path("rl"))
+    assert calls == [4] * 3  # 12 clips in batches of 4
+
+
 def test_batches_pad_to_a_multiple_of_64_frames_and_the_padding_changes_nothing(
         tiny_data: Path) -> None:
     from maac.models.captioner import build_keyword_encoder

@@ -1,4 +1,5 @@
-"""Keyword-encoder augmentation: Mixup, SpecAugment and SpecAugment++ (paper: encoder training).
+"""Augmentation: Mixup, SpecAugment and SpecAugment++ for the keyword encoder; SpecAugment for
+the captioner (paper: "SpecAugment and SpecAugment++ in training"; Mixup in the encoder only).
 
 All three act in the space after ``bn0`` or deeper, as PANNs applies SpecAugment and Mixup:
 
@@ -22,6 +23,10 @@ hook never runs, and :meth:`EncoderAugment.apply_to_input` does the same on the 
 ``bn0`` in eval mode is a per-bin affine map, so mixing inputs equals mixing after ``bn0``, and
 filling stripes and padding with the value ``bn0`` maps to 0 equals zeroing after it. Hidden
 activations are out of reach there, so SpecAugment++ acts in phase finetune only.
+
+The captioner's stages keep the encoder frozen in eval mode, so :class:`InputSpecAugment`
+applies the same input-side SpecAugment (the encoder's stripe sizes) to their training batches,
+as the authors' code did in its CE and RL training (``--spec_augmentation``).
 """
 
 from __future__ import annotations
@@ -50,6 +55,44 @@ def stripe_mask(shape: tuple[int, int, int, int], counts: tuple[int, int],
     return mask
 
 
+def stripe_sizes(spec_cfg: dict[str, Any]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(time_masks, freq_masks) and (time_width, freq_width) of a ``specaugment`` section."""
+    return ((int(spec_cfg["time_masks"]), int(spec_cfg["freq_masks"])),
+            (int(spec_cfg["time_width"]), int(spec_cfg["freq_width"])))
+
+
+def mask_input(features: Tensor, lengths: Tensor, trunk: ResNet38Trunk,
+               counts: tuple[int, int], widths: tuple[int, int]) -> Tensor:
+    """SpecAugment on log-mel input (B, T, F) for a trunk in eval mode: stripes and padding set
+    to the input that ``bn0`` maps to 0, which equals zeroing them after ``bn0``."""
+    bn = trunk.bn0
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # bn0(x) = scale x + shift
+    scale = torch.where(scale.abs() < 1e-8, torch.full_like(scale, 1e-8), scale)
+    shift = bn.bias - bn.running_mean * scale
+    zero = (-shift / scale).detach().to(features.dtype)  # the input bn0 maps to 0, (F,)
+    frames = torch.arange(features.shape[1], device=features.device)
+    padded = frames[None, :] >= lengths[:, None]  # (B, T)
+    x = torch.where(padded[:, :, None], zero, features)
+    keep = stripe_mask((x.shape[0], 1, x.shape[1], x.shape[2]), counts, widths,
+                       x.device)[:, 0].to(x.dtype)
+    return x * keep + zero * (1 - keep)
+
+
+class InputSpecAugment:
+    """SpecAugment of the captioner's training input, for its frozen encoder (eval mode).
+
+    ``InputSpecAugment(encoder_cfg["specaugment"])(features, lengths, trunk)``: new stripes per
+    clip at every call, drawn from torch's global generator (so a seeded, resumed stage draws
+    the same ones).
+    """
+
+    def __init__(self, spec_cfg: dict[str, Any]) -> None:
+        self.counts, self.widths = stripe_sizes(spec_cfg)
+
+    def __call__(self, features: Tensor, lengths: Tensor, trunk: ResNet38Trunk) -> Tensor:
+        return mask_input(features, lengths, trunk, self.counts, self.widths)
+
+
 class EncoderAugment:
     """Mixup + SpecAugment (+ SpecAugment++) for one training batch of the keyword encoder.
 
@@ -59,9 +102,7 @@ class EncoderAugment:
     """
 
     def __init__(self, encoder_cfg: dict[str, Any], mixup: bool = True) -> None:
-        spec = encoder_cfg["specaugment"]
-        self.counts = (int(spec["time_masks"]), int(spec["freq_masks"]))
-        self.widths = (int(spec["time_width"]), int(spec["freq_width"]))
+        self.counts, self.widths = stripe_sizes(encoder_cfg["specaugment"])
         pp = encoder_cfg["specaugment_pp"]
         self.pp_points: list[str] = list(pp["points"])
         self.pp_scheme: str = pp["scheme"]
@@ -117,15 +158,4 @@ class EncoderAugment:
 
     def apply_to_input(self, features: Tensor, lengths: Tensor, trunk: ResNet38Trunk) -> Tensor:
         """SpecAugment + Mixup on log-mel input (B, T, F) for a trunk in eval mode (see above)."""
-        bn = trunk.bn0
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # bn0(x) = scale x + shift
-        scale = torch.where(scale.abs() < 1e-8, torch.full_like(scale, 1e-8), scale)
-        shift = bn.bias - bn.running_mean * scale
-        zero = (-shift / scale).detach().to(features.dtype)  # the input bn0 maps to 0, (F,)
-        frames = torch.arange(features.shape[1], device=features.device)
-        padded = frames[None, :] >= lengths[:, None]  # (B, T)
-        x = torch.where(padded[:, :, None], zero, features)
-        keep = stripe_mask((x.shape[0], 1, x.shape[1], x.shape[2]), self.counts, self.widths,
-                           x.device)[:, 0].to(x.dtype)
-        x = x * keep + zero * (1 - keep)
-        return self.mix(x)
+        return self.mix(mask_input(features, lengths, trunk, self.counts, self.widths))

@@ -2,8 +2,13 @@
 
 Stage 2, CE (paper: 30 epochs, lr 3e-4, keyword encoder frozen; label smoothing and teacher
 forcing): the encoder is the finetuned keyword encoder, frozen in eval mode (its outputs may be
-cached: ``captioner.ce.cache_encoder``); the decoder, X -> X^ projection included, trains on
-every (clip, caption) pair with label smoothing (0.1) on real tokens only (``<pad>`` ignored).
+cached: ``captioner.ce.cache_encoder``); the decoder, the X -> X^, W -> W^ and P -> P^
+projections included, trains on every (clip, caption) pair with label smoothing (0.1) spread
+over the tokens that can be targets (every token but ``<pad>`` and ``<bos>``; ``<pad>``
+positions are ignored). With ``captioner.{ce,rl}.specaugment`` (the paper's SpecAugment "in
+training", as the authors' code applied it to its CE and RL batches) each training batch's
+log-mels get new SpecAugment stripes (the encoder's sizes) before the frozen encoder, which then
+runs on every batch: the cache serves validation only.
 Scheduled sampling: at epoch e the decoder is fed the reference word with probability p_e,
 linear from ``teacher_forcing_start`` (first epoch) to ``teacher_forcing_end`` (last), else its
 own previous argmax word (per sequence and step); p = 1 is plain teacher forcing.
@@ -42,7 +47,8 @@ from maac.models.captioner import Captioner, load_captioner
 from maac.models.keyword_encoder import EncoderOutput
 from maac.stats import bootstrap
 from maac.stats.clip_metrics import PerClipMean
-from maac.text.vocabulary import PAD_ID, Vocabulary
+from maac.text.vocabulary import BOS_ID, PAD_ID, Vocabulary
+from maac.training.augment import InputSpecAugment
 from maac.training.cider import CiderD
 from maac.training.data import FrozenEncoderOutputs, Split, chunks, epoch_order, pad_tokens
 from maac.training.encoder_stage import load_encoder_checkpoint
@@ -69,6 +75,20 @@ def blind(out: EncoderOutput) -> EncoderOutput:
                          torch.zeros_like(out.sequence), out.mask)
 
 
+def smoothed_cross_entropy(logits: Tensor, targets: Tensor, smoothing: float) -> Tensor:
+    """Cross-entropy against (1 - smoothing) one-hot + smoothing spread uniformly over the
+    tokens that can be targets: every token but ``<pad>`` and ``<bos>`` (PyTorch's
+    ``label_smoothing`` spreads it over all V, those two included). ``<pad>`` targets are
+    ignored; the mean is over the other positions. logits (N, V), targets (N,)."""
+    logprobs = F.log_softmax(logits.float(), dim=-1)
+    valid = targets != PAD_ID
+    nll = -logprobs.gather(1, targets[:, None]).squeeze(1)
+    never = logprobs[:, PAD_ID] + logprobs[:, BOS_ID]
+    spread = -(logprobs.sum(dim=-1) - never) / (logits.shape[-1] - 2)
+    loss = (1 - smoothing) * nll + smoothing * spread
+    return (loss * valid).sum() / valid.sum().clamp(min=1)
+
+
 def validation_interval(per_clip: np.ndarray) -> bootstrap.Interval:
     """The 95% bootstrap interval of the mean validation score over the validation clips
     (seeded: 2000 resamples, seed 0), so a reader sees when the best epoch is a lucky peak."""
@@ -81,6 +101,7 @@ class CaptionerRecipe(Recipe):
     """What the CE and RL stages share: data, frozen-encoder outputs, greedy validation."""
 
     model: Captioner
+    stage = ""  # "ce" or "rl": the config section ``captioner.{stage}``
 
     def __init__(
         self, settings: dict[str, Any], train: Split, val: Split, vocab: Vocabulary,
@@ -95,8 +116,11 @@ class CaptionerRecipe(Recipe):
             p.requires_grad_(False)
         self.model.encoder.eval()
         autocast = device.type == "cuda"
+        augment = None  # SpecAugment of the training input: the encoder runs on every batch
+        if settings["captioner"][self.stage]["specaugment"]:
+            augment = InputSpecAugment(settings["encoder"]["specaugment"])
         self.train_out = FrozenEncoderOutputs(self.model.encoder, train, self.batch_size, device,
-                                              cache, autocast)
+                                              cache, autocast, augment)
         self.val_out = FrozenEncoderOutputs(self.model.encoder, val, self.batch_size, device,
                                             cache, autocast)
         self.val_refs = val.references(vocab)
@@ -146,6 +170,8 @@ class CaptionerRecipe(Recipe):
 class CERecipe(CaptionerRecipe):
     """Stage 2: cross-entropy with label smoothing and scheduled sampling."""
 
+    stage = "ce"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ce = self.settings["captioner"]["ce"]
@@ -162,9 +188,8 @@ class CERecipe(CaptionerRecipe):
         out = self.encoder_outputs(self.train_out, [i for i, _ in batch])
         tokens = pad_tokens([captions[i][j] for i, j in batch], self.device)
         logits = self.decode(out, tokens[:, :-1], teacher_forcing(self.ce, epoch))
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                               tokens[:, 1:].reshape(-1), ignore_index=PAD_ID,
-                               label_smoothing=float(self.ce["label_smoothing"]))
+        loss = smoothed_cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                      tokens[:, 1:].reshape(-1), float(self.ce["label_smoothing"]))
         return loss, len(batch)
 
     def decode(self, out: EncoderOutput, inputs: Tensor, p_truth: float) -> Tensor:
@@ -201,6 +226,8 @@ def scst_loss(advantage: Tensor, logprobs: Tensor, lengths: Tensor) -> Tensor:
 
 class SCSTRecipe(CaptionerRecipe):
     """Stage 3: self-critical sequence training with CIDEr-D rewards and a greedy baseline."""
+
+    stage = "rl"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

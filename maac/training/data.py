@@ -9,6 +9,7 @@ the seed and the epoch, so a resumed stage sees the same batches as an uninterru
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,12 @@ from torch import Tensor
 from maac.audio.feature_store import FeatureStore
 from maac.errors import MaacError
 from maac.models.keyword_encoder import EncoderOutput, KeywordEncoder
+from maac.models.resnet38 import ResNet38Trunk
 from maac.text.build import read_labels
 from maac.text.vocabulary import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
 PAD_FRAMES = 64  # batches' time axis: a multiple of this many frames (0.64 s)
+InputAugment = Callable[[Tensor, Tensor, ResNet38Trunk], Tensor]  # (features, lengths, trunk)
 
 
 def read_captions(path: Path | str) -> dict[str, list[list[int]]]:
@@ -156,19 +159,22 @@ def stack_outputs(items: list[tuple[Tensor, Tensor]], device: torch.device) -> E
 class FrozenEncoderOutputs:
     """The frozen encoder's outputs for the clips of a split, cached or computed per batch.
 
-    The encoder runs in eval mode without augmentation, so caching (``cache=True``: every
-    clip encoded once, kept on the CPU) gives exactly what per-batch encoding would give, up to
-    float rounding of padding within a batch. ``cache=False`` saves the memory.
+    The encoder runs in eval mode without gradient. Without ``augment``, caching
+    (``cache=True``: every clip encoded once, kept on the CPU) gives exactly what per-batch
+    encoding would give, up to float rounding of padding within a batch; ``cache=False`` saves
+    the memory. With ``augment`` (SpecAugment of the captioner's training input) every batch is
+    encoded anew from its augmented input, and nothing is cached.
     """
 
     def __init__(
         self, encoder: KeywordEncoder, split: Split, batch_size: int, device: torch.device,
-        cache: bool, autocast: bool = False,
+        cache: bool, autocast: bool = False, augment: InputAugment | None = None,
     ) -> None:
         self.encoder, self.split, self.device = encoder, split, device
         self.autocast = autocast
+        self.augment = augment
         self.cached: list[tuple[Tensor, Tensor]] | None = None
-        if cache:
+        if cache and augment is None:
             order = np.argsort(split.lengths, kind="stable").tolist()  # little padding
             cached: dict[int, tuple[Tensor, Tensor]] = {}
             for idx in chunks(order, batch_size):
@@ -182,6 +188,8 @@ class FrozenEncoderOutputs:
     def _encode(self, idx: list[int]) -> EncoderOutput:
         self.encoder.eval()
         features, lengths = self.split.features(idx, self.device)
+        if self.augment is not None:
+            features = self.augment(features, lengths, self.encoder.trunk)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = self.encoder(features, lengths)
         return EncoderOutput(out.logits.float(), out.probs.float(), out.sequence.float(),

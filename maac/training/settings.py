@@ -46,6 +46,8 @@ def stage_settings(config: dict[str, Any], stage: str) -> dict[str, Any]:
     cap = config["captioner"]
     sub = "ce" if stage == "captioner_ce" else "rl"
     out["encoder"] = arch
+    if cap[sub]["specaugment"]:  # the encoder's stripe sizes, on the captioner's input
+        out["encoder"] = {**arch, "specaugment": enc["specaugment"]}
     out["captioner"] = {**{k: cap[k] for k in CAPTIONER_ARCH}, sub: cap[sub]}
     out["decoding"] = {"max_length": config["decoding"]["max_length"]}
     return out
