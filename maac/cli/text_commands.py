@@ -48,6 +48,11 @@ def _keywords(args: argparse.Namespace) -> None:
     extractor = KeywordExtractor(min_length, stopwords, vocab.counts)
     table = extract_keywords(captions, count, extractor)
     table.check_vocabulary(vocab)
+    if args.markdown:
+        print("| rank | keyword | kind | count |\n| ---: | --- | --- | ---: |")
+        for rank, k in enumerate(table.keywords[:args.top], start=1):
+            print(f"| {rank} | {k.word} | {k.kind} | {k.count} |")
+        return
     print(describe_table(table, args.top))
     print(f"{len(table)} keywords from {args.captions_csv}")
 
@@ -87,6 +92,8 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("captions_csv", type=Path)
     _add_keyword_options(p, required=False)
     p.add_argument("--top", type=int, default=None, help="print only the first TOP keywords")
+    p.add_argument("--markdown", action="store_true",
+                   help="print a Markdown table (rank, keyword, kind, count) and nothing else")
     p.add_argument("--config", type=Path, default=default_config)
     p.set_defaults(handler=_keywords)
 
