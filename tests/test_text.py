@@ -471,6 +471,11 @@ def test_cli_vocab_and_keywords(tmp_path: Path, nltk_ready: None,
     out = capsys.readouterr().out
     assert [line.split()[:2] for line in out.splitlines()[:2]] == [["1", "bark"], ["2", "dog"]]
     assert "rain" not in out and "2 keywords" in out
+    run_cli("text", "keywords", csv_path, "--count", "2", "--min-length", "3",
+            "--stopwords", "rain", "--markdown")
+    assert capsys.readouterr().out.splitlines() == [
+        "| rank | keyword | kind | count |", "| ---: | --- | --- | ---: |",
+        "| 1 | bark | verb | 3 |", "| 2 | dog | noun | 2 |"]
 
 
 # --- real Clotho captions ------------------------------------------------------------------
