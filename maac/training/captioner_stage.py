@@ -311,6 +311,10 @@ def captioner_for_rl(
 
 def spice_score(hyps: dict[str, list[str]], refs: dict[str, list[list[str]]]) -> float | None:
     """Corpus SPICE via aac-metrics when its Java tools are installed; None otherwise."""
+    from maac.evaluation.java_setup import default_cache_path, spice_status
+
+    if spice_status(default_cache_path()) is not None:
+        return None  # jars missing: say so without importing aac-metrics (~10 s per process)
     try:
         from aac_metrics.functional.spice import check_spice_install, spice
         from aac_metrics.utils.globals import get_default_cache_path
