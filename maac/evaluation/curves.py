@@ -37,7 +37,9 @@ def draw_curves(summaries: list[Path], out: Path | str) -> None:
         right.set_ylabel(f"validation {metric}")
         interval = summary.get("best_interval")
         shown = f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
-        ax.set_title(f"{path.parent.relative_to(path.parents[2])}: best {metric} "
+        parts = Path(path).parent.parts  # .../encoder/frozen or .../{variant}/seed{s}/{stage}
+        stage = "/".join(parts[-3:] if parts[-2].startswith("seed") else parts[-2:])
+        ax.set_title(f"{stage}: best {metric} "
                      f"{summary['best']:.3f}{shown} at epoch {summary['best_epoch']}",
                      fontsize=9)
     fig.tight_layout()

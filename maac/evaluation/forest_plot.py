@@ -28,8 +28,8 @@ def draw_forest(intervals: Path | str, out: Path | str, metric: str = "cider_d")
     if not models:
         raise MaacError(f"{intervals}: no model has a {metric} interval")
     rows = list(models.values())[::-1]  # first model on top
-    height = 1.2 + 0.45 * len(rows)
-    fig, ax = plt.subplots(figsize=(8, height))
+    height = 1.6 + 0.45 * len(rows)
+    fig, ax = plt.subplots(figsize=(9, height))
     for y, row in enumerate(rows):
         cell = row[metric]
         ax.errorbar(cell["mean"], y, xerr=[[cell["mean"] - cell["low"]],
@@ -42,9 +42,9 @@ def draw_forest(intervals: Path | str, out: Path | str, metric: str = "cider_d")
                                      f"{'s' if r['seeds'] != 1 else ''})" for r in rows],
                   fontsize=8)
     settings = summary.get("settings", {})
-    ax.set_xlabel(f"{NAMES.get(metric, metric)} x100, mean over seeds with its "
-                  f"{100 * settings.get('level', 0.95):.0f}% bootstrap interval "
-                  f"({settings.get('clips', '?')} test clips)")
+    ax.set_xlabel(f"{NAMES.get(metric, metric)} x100: mean over seeds, "
+                  f"{100 * settings.get('level', 0.95):.0f}% bootstrap interval\n"
+                  f"over {settings.get('clips', '?')} test clips and the seeds", fontsize=9)
     if any("paper" in r[metric] for r in rows):
         ax.legend(loc="best", fontsize=8)
     else:
