@@ -46,7 +46,7 @@ def summarize(config: dict[str, Any]) -> str:
     if bundles:
         lines += ["", "Model bundles (maac caption AUDIO --model BUNDLE):",
                   *[f"  {b}" for b in bundles]]
-    for number, title in ((1, "Table 1: ours vs the paper (x100)"),
+    for number, title in ((1, "Table 1: MAAC after CE and after RL (x100)"),
                           (2, "Table 2: ablation, CE stage (x100)")):
         table = paths.table(run, f"table{number}", "md")
         if table.is_file():
