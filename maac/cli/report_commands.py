@@ -37,9 +37,7 @@ def make_tables(config: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     from maac.evaluation import tables
 
     run = config["run"]
-    stats = config.get("statistics", {})
-    settings = tables.Settings(**{k: stats[k] for k in ("resamples", "seed", "level", "alpha")
-                                  if k in stats})
+    settings = tables.Settings(**config["statistics"])  # the schema's keys, all required
     comparable = config["dataset"]["source"] == "zenodo"  # the paper's numbers: Clotho v2.1
     main_variant = "maac" if "maac" in config["variants"] else config["variants"][-1]
     results1 = {stage: collect(config, stage, main_variant) for stage in ("ce", "rl")}

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from maac.errors import MaacError
+from maac.evaluation.metrics import BLEU_STATS
 from maac.stats.clip_metrics import ClipMetric, CorpusBleu, PerClipMean
 
 BLEU = ("bleu_1", "bleu_2", "bleu_3", "bleu_4")
@@ -56,8 +57,7 @@ def clip_metric(key: str, corpus: dict[str, Any], rows: list[dict[str, Any]]) ->
         def column(name: str) -> np.ndarray:
             return np.array([row[f"bleu_{name}"] for row in rows], dtype=np.float64)
 
-        counts = [f"{kind}_{k}" for kind in ("guess", "correct") for k in range(1, 5)]
-        missing = [c for c in ("testlen", "reflen", *counts) if f"bleu_{c}" not in rows[0]]
+        missing = [c for c in BLEU_STATS if f"bleu_{c}" not in rows[0]]
         if missing:
             raise MaacError(f"per-clip table lacks BLEU's counts ({', '.join(missing)}); "
                             "rerun `maac evaluate --scores`")

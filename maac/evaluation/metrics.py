@@ -67,8 +67,8 @@ def _one_line(text: str) -> str:
     return " ".join(text.splitlines())  # the PTB tokenizer reads one sentence per line
 
 
-BLEU_STATS = ("testlen", "reflen", *(f"guess_{k}" for k in range(1, 5)),
-              *(f"correct_{k}" for k in range(1, 5)))  # per-clip counts of corpus BLEU
+BLEU_STATS = ("testlen", "reflen", *(f"{kind}_{k}" for k in range(1, 5)
+                                      for kind in ("guess", "correct")))  # per-clip BLEU counts
 
 
 @dataclass
@@ -91,11 +91,9 @@ def _bleu_counts(candidates: list[str], mult_refs: list[list[str]]) -> list[dict
         testlen = int(comps["testlen"])
         # "closest": the reference length nearest the hypothesis', the shorter on a tie
         reflen = min((abs(r - testlen), r) for r in comps["reflen"])[1]
-        row = {"testlen": testlen, "reflen": int(reflen)}
-        for k in range(4):
-            row[f"guess_{k + 1}"] = int(comps["guess"][k])
-            row[f"correct_{k + 1}"] = int(comps["correct"][k])
-        rows.append(row)
+        counts = [testlen, int(reflen), *(int(comps[kind][k]) for k in range(4)
+                                          for kind in ("guess", "correct"))]
+        rows.append(dict(zip(BLEU_STATS, counts, strict=True)))
     return rows
 
 

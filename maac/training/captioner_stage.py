@@ -31,6 +31,7 @@ CoreNLP), which is reported as missing where it is.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,14 @@ def validation_interval(per_clip: np.ndarray) -> bootstrap.Interval:
     """The 95% bootstrap interval of the mean validation score over the validation clips
     (seeded: 2000 resamples, seed 0), so a reader sees when the best epoch is a lucky peak."""
     scores = np.asarray(per_clip, dtype=np.float64)
-    draws = bootstrap.draw(len(scores), 1, bootstrap.RESAMPLES, bootstrap.SEED)
-    return bootstrap.interval([PerClipMean(float(scores.mean()), scores)], draws)
+    return bootstrap.interval([PerClipMean(float(scores.mean()), scores)],
+                              _validation_draws(len(scores)))
+
+
+@functools.lru_cache(maxsize=4)
+def _validation_draws(clips: int) -> bootstrap.Resamples:
+    """The same seeded resamples every epoch: drawn once per stage, not once per epoch."""
+    return bootstrap.draw(clips, 1, bootstrap.RESAMPLES, bootstrap.SEED)
 
 
 class CaptionerRecipe(Recipe):
