@@ -9,6 +9,7 @@ md5's form and the target folder are checked before anything is fetched.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -110,7 +111,9 @@ def download(
     try:
         return _download(url, dest, md5, retries, backoff, timeout)
     except OSError as err:
-        raise write_error(err, dest.with_name(dest.name + ".part")) from None
+        part = dest.with_name(dest.name + ".part")
+        kept = f" ({_part_state(part)})" if err.errno == errno.ENOSPC else ""
+        raise MaacError(f"{write_error(err, part)}{kept}") from None
 
 
 def _download(
