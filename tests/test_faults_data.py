@@ -46,17 +46,22 @@ def _user_files(folder: Path) -> Path:
     return folder
 
 
+def _refused(cwd: Path, args: list[str], *names: str) -> str:
+    """``maac ARGS`` in ``cwd`` fails with one line naming ``names``; nothing in ``cwd`` changes."""
+    before = tree_digest(cwd)
+    line = assert_one_line_error(run_maac(args, cwd), *names)
+    assert tree_digest(cwd) == before
+    return line
+
+
 # --- data loss: a folder holding files is never emptied -------------------------------------
 
 
 def test_extract_refuses_a_folder_holding_another_users_files(tmp_path: Path) -> None:
     archive = _archive(tmp_path / "clotho_audio_development.7z")
     _user_files(tmp_path / "theirs")
-    before = tree_digest(tmp_path)
-    out = run_maac(["extract", str(archive), "theirs", "--strip", "development"], tmp_path)
-    assert_one_line_error(out, "theirs", "did not write", "(e.g. '",
-                          "new or empty folder")
-    assert tree_digest(tmp_path) == before
+    _refused(tmp_path, ["extract", str(archive), "theirs", "--strip", "development"],
+             "theirs", "did not write", "(e.g. '", "new or empty folder")
 
 
 def test_extract_refuses_the_archives_own_folder(tmp_path: Path) -> None:
@@ -64,36 +69,27 @@ def test_extract_refuses_the_archives_own_folder(tmp_path: Path) -> None:
     raw.mkdir()
     archive = _archive(raw / "clotho_audio_development.7z")
     (raw / "clotho_captions_development.csv").write_text("file_name\n", encoding="utf-8")
-    before = tree_digest(tmp_path)
-    out = run_maac(["extract", str(archive), "raw"], tmp_path)
-    assert_one_line_error(out, "raw", str(archive), "extract into a new folder",
-                          "raw/clotho_audio_development")
-    assert tree_digest(tmp_path) == before
+    _refused(tmp_path, ["extract", str(archive), "raw"],
+             "raw", str(archive), "extract into a new folder", "raw/clotho_audio_development")
 
 
 def test_extract_refuses_the_archive_itself_as_output(tmp_path: Path) -> None:
     archive = _archive(tmp_path / "clotho_audio_development.7z")
-    before = tree_digest(tmp_path)
-    out = run_maac(["extract", archive.name, archive.name], tmp_path)
-    assert_one_line_error(out, archive.name, "extract into a new folder")
-    assert tree_digest(tmp_path) == before
+    _refused(tmp_path, ["extract", archive.name, archive.name],
+             archive.name, "extract into a new folder")
     assert archive.is_file()
 
 
 def test_synth_refuses_a_folder_holding_another_users_files(tmp_path: Path) -> None:
     _user_files(tmp_path / "theirs")
-    before = tree_digest(tmp_path)
-    out = run_maac(["synth", "theirs", *SMALL], tmp_path)
-    assert_one_line_error(out, "theirs", "maac synth did not write", "move them away")
-    assert tree_digest(tmp_path) == before
+    _refused(tmp_path, ["synth", "theirs", *SMALL], "theirs", "maac synth did not write",
+             "move them away")
 
 
 def test_synth_refuses_a_file_as_output(tmp_path: Path) -> None:
     (tmp_path / "data.csv").write_text("a,b\n", encoding="utf-8")
-    before = tree_digest(tmp_path)
-    out = run_maac(["synth", "data.csv", *SMALL], tmp_path)
-    assert_one_line_error(out, "data.csv", "is not a folder", "give a new folder path")
-    assert tree_digest(tmp_path) == before
+    _refused(tmp_path, ["synth", "data.csv", *SMALL], "data.csv", "is not a folder",
+             "give a new folder path")
 
 
 def test_own_earlier_output_is_replaced_and_said(tmp_path: Path) -> None:
@@ -114,11 +110,8 @@ def test_own_earlier_output_with_a_users_file_added_is_refused(tmp_path: Path) -
     archive = _archive(tmp_path / "a.7z")
     assert run_maac(["extract", "a.7z", "out", "--strip", "development"], tmp_path).code == 0
     (tmp_path / "out" / "my labels.csv").write_text("mine\n", encoding="utf-8")
-    before = tree_digest(tmp_path)
-    out = run_maac(["extract", str(archive), "out", "--strip", "development"], tmp_path)
-    assert_one_line_error(out, "out", "'my labels.csv'", "not part of the earlier maac extract",
-                          "move it away")
-    assert tree_digest(tmp_path) == before
+    _refused(tmp_path, ["extract", str(archive), "out", "--strip", "development"],
+             "out", "'my labels.csv'", "not part of the earlier maac extract", "move it away")
 
 
 def test_extract_into_an_empty_folder_works(tmp_path: Path) -> None:
@@ -147,41 +140,30 @@ def test_download_upper_case_md5_keeps_the_right_file(http_server, tmp_path: Pat
 
 def test_download_bad_md5_form_fails_before_any_request(http_server, tmp_path: Path) -> None:
     (http_server.root / "f.bin").write_bytes(b"data")
-    before = tree_digest(tmp_path)
-    out = run_maac(["download", "url", http_server.url("f.bin"), "f.bin", "--md5", "notahash"],
-                   tmp_path)
-    assert_one_line_error(out, "--md5", "'notahash'", "32 hexadecimal digits")
+    _refused(tmp_path, ["download", "url", http_server.url("f.bin"), "f.bin", "--md5",
+                        "notahash"], "--md5", "'notahash'", "32 hexadecimal digits")
     assert http_server.requests == []
-    assert tree_digest(tmp_path) == before
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/f.bin", "not a url", "http://[::1",
                                  "file:///etc/hostname", "http:///f.bin"])
 def test_download_refuses_a_url_that_is_not_http(tmp_path: Path, url: str) -> None:
-    before = tree_digest(tmp_path)
-    out = run_maac(["download", "url", url, "f.bin", "--md5", MD5], tmp_path)
-    assert_one_line_error(out, repr(url), "not an http(s) URL")
-    assert tree_digest(tmp_path) == before
+    _refused(tmp_path, ["download", "url", url, "f.bin", "--md5", MD5], repr(url),
+             "not an http(s) URL")
 
 
 def test_download_refuses_a_folder_as_output(http_server, tmp_path: Path) -> None:
     _user_files(tmp_path / "pretrained")
-    before = tree_digest(tmp_path)
-    out = run_maac(["download", "url", http_server.url("f.bin"), "pretrained", "--md5", MD5],
-                   tmp_path)
-    assert_one_line_error(out, "pretrained", "is a folder", "pretrained/NAME")
+    _refused(tmp_path, ["download", "url", http_server.url("f.bin"), "pretrained", "--md5", MD5],
+             "pretrained", "is a folder", "pretrained/NAME")
     assert http_server.requests == []
-    assert tree_digest(tmp_path) == before
 
 
 def test_refused_connection_keeps_no_part_and_says_so(tmp_path: Path) -> None:
-    before = tree_digest(tmp_path)
-    out = run_maac(["download", "url", "http://127.0.0.1:9/f.bin", "f.bin", "--md5", MD5,
-                    "--retries", "1"], tmp_path)
-    line = assert_one_line_error(out, "http://127.0.0.1:9/f.bin", "connection refused",
-                                 "nothing was written")
-    assert "kept" not in line
-    assert tree_digest(tmp_path) == before  # no f.bin, no f.bin.part
+    line = _refused(tmp_path, ["download", "url", "http://127.0.0.1:9/f.bin", "f.bin", "--md5",
+                               MD5, "--retries", "1"],
+                    "http://127.0.0.1:9/f.bin", "connection refused", "nothing was written")
+    assert "kept" not in line  # and no f.bin.part: the folder is unchanged
 
 
 # --- extract ----------------------------------------------------------------------------------
@@ -189,50 +171,38 @@ def test_refused_connection_keeps_no_part_and_says_so(tmp_path: Path) -> None:
 
 def test_extract_into_the_current_folder_is_refused(tmp_path: Path) -> None:
     _archive(tmp_path / "a.7z")
-    before = tree_digest(tmp_path)
-    out = run_maac(["extract", "a.7z", "."], tmp_path)
-    assert_one_line_error(out, "a.7z", "extract into a new folder")  # the archive lies in '.'
-    assert tree_digest(tmp_path) == before
-    sub = tmp_path / "empty"
+    _refused(tmp_path, ["extract", "a.7z", "."], "a.7z", "extract into a new folder")
+    sub = tmp_path / "empty"  # '.' without the archive in it
     sub.mkdir()
-    before = tree_digest(tmp_path)
-    out = run_maac(["extract", "../a.7z", "."], sub)
-    assert_one_line_error(out, ".: is the current folder", "give a new folder such as out")
-    assert tree_digest(tmp_path) == before
+    _refused(sub, ["extract", "../a.7z", "."], ".: is the current folder",
+             "give a new folder such as out")
 
 
 def test_extract_of_a_folder_is_refused(tmp_path: Path) -> None:
     _user_files(tmp_path / "audio")
-    before = tree_digest(tmp_path)
-    out = run_maac(["extract", "audio", "out"], tmp_path)
-    assert_one_line_error(out, "audio", "is a folder, not a 7z archive", "give the .7z file")
-    assert tree_digest(tmp_path) == before
+    _refused(tmp_path, ["extract", "audio", "out"], "audio", "is a folder, not a 7z archive",
+             "give the .7z file")
 
 
 def test_extract_of_a_missing_archive_says_not_found(tmp_path: Path) -> None:
-    out = run_maac(["extract", "clotho_audio_development.7z", "out"], tmp_path)
-    line = assert_one_line_error(out, "clotho_audio_development.7z", "not found")
+    line = _refused(tmp_path, ["extract", "clotho_audio_development.7z", "out"],
+                    "clotho_audio_development.7z", "not found")
     assert "not a 7z archive" not in line
-    assert tree_digest(tmp_path) == {}
 
 
 def test_extract_of_an_empty_archive_is_an_error(tmp_path: Path) -> None:
     _archive(tmp_path / "empty.7z", {})
-    before = tree_digest(tmp_path)
-    out = run_maac(["extract", "empty.7z", "out"], tmp_path)
-    assert_one_line_error(out, "empty.7z", "holds no files", "download again")
-    assert tree_digest(tmp_path) == before
+    _refused(tmp_path, ["extract", "empty.7z", "out"], "empty.7z", "holds no files",
+             "download again")
 
 
 def test_extract_with_a_wrong_strip_names_what_is_there(tmp_path: Path) -> None:
     _archive(tmp_path / "clotho_audio_validation.7z",
              {"development/a.wav": b"a", "development/b.wav": b"b"})
-    before = tree_digest(tmp_path)
-    out = run_maac(["extract", "clotho_audio_validation.7z", "validation", "--strip",
-                    "validation"], tmp_path)
-    assert_one_line_error(out, "clotho_audio_validation.7z", "--strip 'validation'",
-                          "holds 'development'", "give --strip the right name")
-    assert tree_digest(tmp_path) == before
+    _refused(tmp_path, ["extract", "clotho_audio_validation.7z", "validation", "--strip",
+                        "validation"],
+             "clotho_audio_validation.7z", "--strip 'validation'", "holds 'development'",
+             "give --strip the right name")
 
 
 # --- leftovers of killed runs -----------------------------------------------------------------
