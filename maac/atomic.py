@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MARKER = ".maac-output.json"
 """Written last into a folder that a command produced: what wrote it and the files it holds."""
+_TOOL_FILES = {MARKER, ".snakemake_timestamp"}  # Snakemake touches this in directory() outputs
 
 
 def _host() -> str:
@@ -143,8 +144,9 @@ def check_output_dir(path: Path | str, command: str) -> bool:
     """Refuse a ``path`` that ``command`` may not replace; True when it holds an earlier output.
 
     Allowed: a missing or empty folder, or a complete earlier output of the same ``command``
-    (its marker lists every file there). Anything else, a file, the current folder or one above
-    it, a folder with other files, raises :class:`MaacError` and nothing is changed.
+    (its marker lists every file there, besides Snakemake's timestamp). Anything else, a file,
+    the current folder or one above it, a folder with other files, raises :class:`MaacError`
+    and nothing is changed.
     """
     path = Path(path)
     target, cwd = Path(os.path.realpath(path)), Path(os.path.realpath(Path.cwd()))
@@ -166,7 +168,7 @@ def check_output_dir(path: Path | str, command: str) -> bool:
             f"{path}: folder already holds files that {command} did not write (e.g. {first!r}); "
             "give a new or empty folder, or move them away (nothing was changed)"
         )
-    extra = sorted(name for name in (first, *files) if name != MARKER and name not in listed)
+    extra = sorted(name for name in (first, *files) if name not in _TOOL_FILES | listed)
     if extra:
         more = f" and {len(extra) - 1} more file(s)" if len(extra) > 1 else ""
         raise MaacError(
