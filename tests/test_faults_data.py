@@ -92,6 +92,12 @@ def test_synth_refuses_a_file_as_output(tmp_path: Path) -> None:
              "give a new folder path")
 
 
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan"])
+def test_synth_refuses_a_clip_length_that_is_not_positive(tmp_path: Path, seconds: str) -> None:
+    _refused(tmp_path, ["synth", "demo", "--seconds", seconds], f"--seconds {seconds}",
+             "above 0 seconds")
+
+
 def test_own_earlier_output_is_replaced_and_said(tmp_path: Path) -> None:
     first = run_maac(["synth", "demo", *SMALL], tmp_path)
     assert first.code == 0, first.stderr

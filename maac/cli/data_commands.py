@@ -30,6 +30,8 @@ def _parse_clips(text: str) -> dict[str, int]:
 def _synth(args: argparse.Namespace) -> None:
     from maac.data.synth import synthesize  # signal code (scipy) is imported only when used
 
+    if not args.seconds > 0:  # also refuses nan
+        raise MaacError(f"--seconds {args.seconds}: give a clip length above 0 seconds")
     counts = synthesize(args.out_dir, args.clips, args.seconds, args.seed)
     print(f"wrote {sum(counts.values())} clips ({counts}) to {args.out_dir}")
 
