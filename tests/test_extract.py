@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import lzma
 import shutil
 import struct
@@ -13,6 +14,7 @@ import py7zr
 import pytest
 import yaml
 
+from maac.atomic import MARKER
 from maac.cli.main import main
 from maac.data import clotho
 from maac.data.extract import ExtractError, _check_entry, extract_7z
@@ -57,8 +59,10 @@ def make_evil_7z(path: Path, evil_name: str) -> Path:
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
+    """The extracted files (without the marker that maac extract writes last)."""
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+        if p.is_file() and p.name != MARKER
     }
 
 
@@ -91,6 +95,9 @@ def test_extract_with_strip_puts_files_directly_in_out_dir(tmp_path: Path) -> No
     assert _tree(out) == {name.removeprefix("development/"): d for name, d in ENTRIES.items()}
     assert not (out / "development").exists()
     _no_temp_dirs(out.parent)
+    marker = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    assert marker == {"written_by": "maac extract",
+                      "files": sorted(n.removeprefix("development/") for n in ENTRIES)}
 
 
 def test_extract_without_strip_keeps_top_folder(tmp_path: Path) -> None:
@@ -100,11 +107,20 @@ def test_extract_without_strip_keeps_top_folder(tmp_path: Path) -> None:
     assert _tree(out) == ENTRIES
 
 
-def test_strip_of_another_name_leaves_layout_alone(tmp_path: Path) -> None:
+def test_strip_of_another_name_is_refused(tmp_path: Path) -> None:
     archive = make_7z(tmp_path / "a.7z", ENTRIES)
     out = tmp_path / "out"
-    assert extract_7z(archive, out, strip="evaluation") == len(ENTRIES)
-    assert _tree(out) == ENTRIES
+    with pytest.raises(ExtractError, match="top level holds 'development', not the one folder "
+                                           "'evaluation'"):
+        extract_7z(archive, out, strip="evaluation")
+    assert not out.exists()
+
+
+def test_strip_needs_every_entry_under_the_folder(tmp_path: Path) -> None:
+    archive = make_7z(tmp_path / "a.7z", {**ENTRIES, "README.txt": b"loose"})
+    with pytest.raises(ExtractError, match="'README.txt', 'development'"):
+        extract_7z(archive, tmp_path / "out", strip="development")
+    assert not (tmp_path / "out").exists()
 
 
 def test_extract_replaces_an_earlier_extraction(tmp_path: Path) -> None:
@@ -219,7 +235,8 @@ def test_not_enough_disk_space_is_refused(tmp_path: Path, monkeypatch) -> None:
         extract_7z(archive, out, strip="development")
     message = str(info.value)
     assert str(archive) in message
-    assert "GB free" in message
+    assert "needs 1.36 kB to extract" in message
+    assert "has 100 B free" in message
     assert str(out.parent) in message
     assert not out.exists()
     assert list(out.parent.iterdir()) == []
@@ -230,7 +247,7 @@ def test_disk_space_check_uses_uncompressed_size(tmp_path: Path, monkeypatch) ->
     archive = make_7z(tmp_path / "a.7z", {"development/z.wav": bytes(2_000_000)})
     assert archive.stat().st_size < 10_000
     _free(monkeypatch, 2_000_000)
-    with pytest.raises(ExtractError, match="needs 0.00 GB to extract"):
+    with pytest.raises(ExtractError, match="needs 2.1 MB to extract but .* has 2 MB free"):
         extract_7z(archive, tmp_path / "out1")
     assert not (tmp_path / "out1").exists()
     _free(monkeypatch, 2_200_000)
@@ -353,7 +370,7 @@ def test_cli_download_clotho(http_server, tmp_path: Path, capsys) -> None:
     out = tmp_path / "clotho"
     assert main(["download", "clotho", str(out), "--config", str(cfg)]) == 0
     assert "Clotho is ready" in capsys.readouterr().out
-    assert sorted(p.name for p in (out / "development").iterdir()) == ["rain&storm.wav", "x.wav"]
+    assert sorted(_tree(out / "development")) == ["rain&storm.wav", "x.wav"]
     assert (out / "clotho_captions_development.csv").read_text(encoding="utf-8") == CSV
 
 

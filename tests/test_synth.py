@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from maac.atomic import MARKER
 from maac.cli.main import main
 from maac.data.manifest import build_manifest
 from maac.data.sounds import SOUND_TYPES
@@ -39,7 +40,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def test_layout(dataset: Path) -> None:
     assert sorted(p.name for p in dataset.iterdir()) == sorted(
-        [*SPLITS] + [f"clotho_{kind}_{s}.csv" for kind in ("captions", "metadata") for s in SPLITS]
+        [*SPLITS, MARKER]
+        + [f"clotho_{kind}_{s}.csv" for kind in ("captions", "metadata") for s in SPLITS]
     )
     for split in SPLITS:
         header = (dataset / f"clotho_captions_{split}.csv").read_text().splitlines()[0]

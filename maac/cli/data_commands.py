@@ -8,7 +8,7 @@ from typing import Any
 
 from maac.config import load_config
 from maac.data import clotho
-from maac.data.download import download
+from maac.data.download import check_md5, download
 from maac.data.extract import extract_7z
 from maac.data.manifest import SPLITS, build_manifest, write_manifest
 from maac.errors import MaacError
@@ -30,6 +30,8 @@ def _parse_clips(text: str) -> dict[str, int]:
 def _synth(args: argparse.Namespace) -> None:
     from maac.data.synth import synthesize  # signal code (scipy) is imported only when used
 
+    if not args.seconds > 0:  # also refuses nan
+        raise MaacError(f"--seconds {args.seconds}: give a clip length above 0 seconds")
     counts = synthesize(args.out_dir, args.clips, args.seconds, args.seed)
     print(f"wrote {sum(counts.values())} clips ({counts}) to {args.out_dir}")
 
@@ -49,7 +51,9 @@ def _download_panns(args: argparse.Namespace) -> None:
 
 
 def _download_url(args: argparse.Namespace) -> None:
-    download(args.url, args.out_path, args.md5)
+    if args.retries < 0:
+        raise MaacError(f"--retries {args.retries}: give 0 or more")
+    download(args.url, args.out_path, check_md5(args.md5, "--md5"), retries=args.retries)
 
 
 def _extract(args: argparse.Namespace) -> None:
@@ -105,6 +109,8 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("url")
     p.add_argument("out_path", type=Path)
     p.add_argument("--md5", required=True)
+    p.add_argument("--retries", type=int, default=5, metavar="N",
+                   help="retries after a dropped connection (default 5, backing off 1, 2, 4 s...)")
     p.set_defaults(handler=_download_url)
 
     p = sub.add_parser("extract", help="safely extract a 7z archive into a folder")

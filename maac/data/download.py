@@ -2,20 +2,25 @@
 
 A file is fetched to ``NAME.part`` beside its target; an interrupted transfer resumes with an
 HTTP ``Range`` request; connection failures are retried with exponential backoff; the part is
-renamed onto the target only after its md5 matches. A wrong checksum removes the part and stops
-with one line naming the URL and both sums.
+renamed onto the target only after its md5 matches (compared case-insensitively). A wrong
+checksum removes the part and stops with one line naming the URL and both sums. The URL, the
+md5's form and the target folder are checked before anything is fetched.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import re
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
+from maac.atomic import write_error
 from maac.errors import MaacError
 
 log = logging.getLogger(__name__)
@@ -35,6 +40,39 @@ def md5sum(path: Path, chunk: int = CHUNK) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_md5(md5: str, where: str) -> str:
+    """``md5`` in lower case; a :class:`DownloadError` naming ``where`` if it is not 32 hex."""
+    if not isinstance(md5, str) or re.fullmatch(r"[0-9A-Fa-f]{32}", md5) is None:
+        raise DownloadError(f"{where}: {md5!r} is not an md5 sum (32 hexadecimal digits); "
+                            "give the file's md5")
+    return md5.lower()
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL that is not ``http(s)://host/...`` before any connection is made."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise DownloadError(f"{url!r}: not an http(s) URL; give one such as "
+                            "https://zenodo.org/record/4783391/files/NAME")
+
+
+def _check_dest(dest: Path) -> None:
+    if dest.is_dir():
+        raise DownloadError(f"{dest}: is a folder; give the path of the file to write, e.g. "
+                            f"{dest / 'NAME'}")
+    folder = next((p for p in (dest.parent, *dest.parent.parents) if p.exists()), Path("."))
+    if not folder.is_dir():
+        raise DownloadError(f"{dest}: {folder} is not a folder; give another output path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DownloadError(f"cannot write {dest}: {folder} is not writable; give a path you "
+                            "can write")
 
 
 def _fetch_once(url: str, part: Path, timeout: float) -> None:
@@ -67,6 +105,20 @@ def download(
 ) -> Path:
     """Download ``url`` to ``dest`` and verify its md5; skip when ``dest`` already matches."""
     dest = Path(dest)
+    md5 = check_md5(md5, url)
+    check_url(url)
+    _check_dest(dest)
+    try:
+        return _download(url, dest, md5, retries, backoff, timeout)
+    except OSError as err:
+        part = dest.with_name(dest.name + ".part")
+        kept = f" ({_part_state(part)})" if err.errno == errno.ENOSPC else ""
+        raise MaacError(f"{write_error(err, part)}{kept}") from None
+
+
+def _download(
+    url: str, dest: Path, md5: str, retries: int, backoff: float, timeout: float
+) -> Path:
     if dest.exists():
         if md5sum(dest) == md5:
             log.info("%s: present, md5 ok", dest)
@@ -80,16 +132,17 @@ def download(
         try:
             _fetch_once(url, part, timeout)
             break
+        except requests.exceptions.InvalidURL as err:
+            raise DownloadError(f"{url!r}: not a valid URL ({err}); check it") from err
         except (
             requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError
         ) as err:
             if attempt == retries:
-                raise DownloadError(
-                    f"{url}: failed after {retries + 1} attempts ({err}); the partial file "
-                    f"{part} is kept, run again to resume"
-                ) from err
+                raise DownloadError(f"{url}: failed after {retries + 1} attempts ({_reason(err)}); "
+                                    f"{_part_state(part)}") from err
             wait = backoff * 2**attempt
-            log.warning("%s: %s; retrying in %.1f s (resuming)", url, err, wait)
+            resume = " (resuming)" if part.exists() and part.stat().st_size else ""
+            log.warning("%s: %s; retrying in %.1f s%s", url, _reason(err), wait, resume)
             time.sleep(wait)
     got = md5sum(part)
     if got != md5:
@@ -100,3 +153,21 @@ def download(
         )
     os.replace(part, dest)
     return dest
+
+
+def _reason(err: Exception) -> str:
+    """The last line of a requests error, without urllib3's nested object reprs."""
+    text = str(err)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "Temporary failure in name resolution" in text:
+        return "host name not found"
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+def _part_state(part: Path) -> str:
+    """What a failed download leaves: a resumable part, or nothing."""
+    if part.exists() and part.stat().st_size > 0:
+        return f"the partial file {part} is kept, run again to resume"
+    part.unlink(missing_ok=True)
+    return "nothing was written; check the URL and the network, then run again"

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from maac.atomic import atomic_dir
+from maac.atomic import command_output_dir, write_error
 from maac.data.captions import Segment, describe
 from maac.data.manifest import SPLITS
 from maac.data.sounds import SOUND_TYPES, SoundType
@@ -30,6 +31,7 @@ METADATA_HEADER = [
     "file_name", "keywords", "sound_id", "sound_link", "start_end_samples", "manufacturer",
     "license",
 ]
+COMMAND = "maac synth"
 SHARED_NAME = "shared name (two splits).wav"
 """Used in development and evaluation for two different clips, as real Clotho does."""
 
@@ -128,23 +130,45 @@ def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
         writer.writerows(rows)
 
 
+def _write_wav(path: Path, audio: np.ndarray) -> None:
+    # Encoded in memory, then written by Python: a full disk is an OSError naming the file
+    # (libsndfile writing to the file itself reports only "System error"). Same bytes.
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    path.write_bytes(buffer.getvalue())
+
+
 def synthesize(
     out_dir: Path, clips: dict[str, int], seconds: float, seed: int = 0, progress: bool = True
 ) -> dict[str, int]:
-    """Write the dataset to ``out_dir`` (atomically: a temporary folder renamed at the end)."""
-    from tqdm import tqdm
+    """Write the dataset to ``out_dir`` (atomically: a temporary folder renamed at the end).
 
+    ``out_dir`` must be missing, empty or an earlier output of ``maac synth``; a folder holding
+    other files is refused (:class:`MaacError`) and left as it was.
+    """
     unknown = set(clips) - set(SPLITS)
     if unknown:
         raise ValueError(f"--clips: unknown split(s) {sorted(unknown)}; use {', '.join(SPLITS)}")
-    with atomic_dir(Path(out_dir)) as tmp:
+    try:
+        _synthesize(Path(out_dir), clips, seconds, seed, progress)
+    except OSError as err:
+        raise write_error(err, out_dir) from None
+    return {split: clips.get(split, 0) for split in SPLITS}
+
+
+def _synthesize(
+    out_dir: Path, clips: dict[str, int], seconds: float, seed: int, progress: bool
+) -> None:
+    from tqdm import tqdm
+
+    with command_output_dir(out_dir, COMMAND) as tmp:
         for split in SPLITS:
             folder = tmp / split
             folder.mkdir()
             caption_rows, meta_rows = [], []
             for index in tqdm(range(clips.get(split, 0)), desc=split, disable=not progress):
                 clip = make_clip(seed, split, index, seconds)
-                sf.write(folder / clip.disk_name, clip.audio, SAMPLE_RATE, subtype="PCM_16")
+                _write_wav(folder / clip.disk_name, clip.audio)
                 caption_rows.append([clip.csv_name, *clip.captions])
                 sound_id = int(hashlib.sha256(f"{split}/{index}".encode()).hexdigest()[:8], 16)
                 meta_rows.append([
@@ -153,4 +177,3 @@ def synthesize(
                 ])
             _write_csv(tmp / f"clotho_captions_{split}.csv", CAPTION_HEADER, caption_rows)
             _write_csv(tmp / f"clotho_metadata_{split}.csv", METADATA_HEADER, meta_rows)
-    return {split: clips.get(split, 0) for split in SPLITS}
