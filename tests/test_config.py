@@ -117,7 +117,7 @@ def test_cli_config_check(tmp_path: Path, demo_config: dict, capsys) -> None:
 def test_unreadable_config(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("run: [unclosed\n")
-    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match="broken.yaml, line 2: not valid YAML"):
         load_config(path)
     with pytest.raises(ConfigError, match="missing.yaml: config file not found"):
         load_config(tmp_path / "missing.yaml")
