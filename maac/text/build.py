@@ -33,10 +33,10 @@ def labels_npz(out_dir: Path | str, split: str) -> Path:
 def _split_clips(path: Path | str) -> tuple[str, list[Clip]]:
     """The clips of a one-split manifest, in file order."""
     clips = list(read_manifest(path).values())
-    splits = sorted({c.split for c in clips})
+    splits = sorted({c.split for c in clips})  # read_manifest: at least one clip
     if len(splits) != 1:
-        found = ", ".join(splits) if splits else "no clips"
-        raise MaacError(f"{path}: expected the clips of one split, found {found}; regenerate it")
+        raise MaacError(f"{path}: expected the clips of one split, found {', '.join(splits)}; "
+                        "regenerate it")
     return splits[0], clips
 
 
@@ -89,9 +89,9 @@ def build_text(
         by_split[split] = clips
 
     train_captions = [c for clip in train_clips for c in clip.captions]
-    vocab = Vocabulary.build(train_captions, min_count)
+    vocab = Vocabulary.build(train_captions, min_count, str(train_manifest))
     extractor = KeywordExtractor(min_length, stopwords, vocab.counts)
-    table = extract_keywords(train_captions, count, extractor)
+    table = extract_keywords(train_captions, count, extractor, str(train_manifest))
     table.check_vocabulary(vocab)  # before anything is written
 
     vocab.save(out_dir / "vocab.json")

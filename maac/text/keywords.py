@@ -313,9 +313,11 @@ class KeywordTable:
 
 
 def extract_keywords(
-    captions: Iterable[str], count: int, extractor: KeywordExtractor
+    captions: Iterable[str], count: int, extractor: KeywordExtractor,
+    source: str = "the training captions",
 ) -> KeywordTable:
-    """The ``count`` most frequent keyword candidates of some (training) captions.
+    """The ``count`` most frequent keyword candidates of some (training) captions; an error
+    naming ``source`` (the captions' file) if they hold none.
 
     The extractor is fitted to these captions first (``KeywordExtractor.fit``), so the labels it
     gives afterwards read verb forms as the table does."""
@@ -328,6 +330,12 @@ def extract_keywords(
             totals[word] += 1
             kinds[word, kind] += 1
     ranked = sorted(totals.items(), key=lambda wc: (-wc[1], wc[0]))[:count]
+    if not ranked:
+        raise KeywordError(
+            f"{source}: no keywords: no noun or verb of {extractor.min_length} letters or more "
+            "outside the stopwords; lower the keywords' min_length or drop stopwords "
+            "(text.keywords in the config)"
+        )
     if len(ranked) < count:
         log.warning("only %d keyword candidates for %d requested keywords", len(ranked), count)
     return KeywordTable(tuple(
