@@ -59,7 +59,7 @@ class Vocabulary:
         if not kept:
             raise VocabularyError(
                 f"{source}: no word occurs {min_count} times or more ({len(counter)} distinct "
-                "words); lower the vocabulary's min_count"
+                "words); lower the vocabulary's min_count (--min-count)"
             )
         start = len(SPECIALS)
         return cls(
