@@ -282,3 +282,19 @@ def test_zero_options_are_refused_by_the_parser(tmp_path: Path, option: str) -> 
     assert outcome.code == 2 and "Traceback" not in outcome.stderr
     assert f"argument {option}: '0': expected a whole number of at least 1" in outcome.stderr
     assert tree_digest(tmp_path) == before
+
+
+def test_damaged_text_artifacts_are_one_line(tmp_path: Path) -> None:
+    """A damaged keywords.csv or labels_{split}.npz (our own outputs) names the file."""
+    from maac.errors import MaacError
+    from maac.text.build import read_labels
+    from maac.text.keywords import KeywordTable
+
+    labels = tmp_path / "labels_development.npz"
+    labels.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(MaacError, match=f"{labels}: not a keyword-labels file .*maac text build"):
+        read_labels(labels)
+    table = tmp_path / "keywords.csv"
+    table.write_bytes(b"rank,word,kind,count\n1,caf\xe9,noun,1\n")
+    with pytest.raises(MaacError, match=f"{table}, line 2: not UTF-8"):
+        KeywordTable.load(table)

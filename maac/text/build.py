@@ -10,6 +10,7 @@ and, last, ``summary.json``.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -58,8 +59,12 @@ def read_labels(path: Path | str) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise MaacError(f"{path}: keyword labels not found; run `maac text build` first")
-    with np.load(path, allow_pickle=False) as data:
-        return [str(n) for n in data["file_names"]], data["labels"]
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return [str(n) for n in data["file_names"]], data["labels"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise MaacError(f"{path}: not a keyword-labels file ({err}); rebuild it with "
+                        "`maac text build`") from err
 
 
 def _unknown_rate(clips: Iterable[Clip], vocab: Vocabulary) -> float:
