@@ -7,7 +7,7 @@ against workflow/schemas/config.schema.yaml before any rule is built.
 
 from snakemake.utils import min_version
 
-from maac.config import validate_config
+from maac.config import workflow_config
 
 min_version("9.0")
 
@@ -17,9 +17,7 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
-validate_config(
-    config, ", ".join(str(p) for p in workflow.config_settings.configfiles) or "config"
-)
+workflow_config(config, workflow.configfiles, workflow.config_settings.config)
 
 
 include: "workflow/rules/common.smk"

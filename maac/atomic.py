@@ -20,6 +20,8 @@ from pathlib import Path
 
 from maac.errors import MaacError
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
 log = logging.getLogger(__name__)
 
 MARKER = ".maac-output.json"
@@ -44,16 +46,31 @@ def _umask() -> int:
 
 @contextmanager
 def atomic_file(path: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path in ``path``'s folder; rename it onto ``path`` on success."""
+    """Yield a temporary path in ``path``'s folder; rename it onto ``path`` on success.
+
+    A full disk while the body writes is one MaacError line, "disk full writing PATH"."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    if path.is_dir():
+        raise MaacError(f"{path} is a folder; give the path of a file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp",
+                                   dir=path.parent)
+    except OSError as err:
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocking} is a file" if blocking else err.strerror
+        raise MaacError(f"cannot write {path} ({why}); choose a folder you can write to") \
+            from err
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp_path, path)
+    except OSError as err:
+        if err.errno in DISK_FULL:
+            raise write_error(err, path) from err
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -198,7 +215,7 @@ def command_output_dir(path: Path | str, command: str) -> Iterator[Path]:
 def write_error(err: OSError, path: Path | str | None = None) -> MaacError:
     """One line for an OSError met while writing ``path`` (disk full, read-only, no access)."""
     where = err.filename if path is None and err.filename else path
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+    if err.errno in DISK_FULL:
         return MaacError(f"disk full writing {where}; free some space and run again")
     if err.errno == errno.EROFS:
         return MaacError(f"cannot write {where}: read-only file system; give a writable path")

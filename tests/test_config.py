@@ -117,7 +117,44 @@ def test_cli_config_check(tmp_path: Path, demo_config: dict, capsys) -> None:
 def test_unreadable_config(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("run: [unclosed\n")
-    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match="broken.yaml, line 2: not valid YAML"):
         load_config(path)
     with pytest.raises(ConfigError, match="missing.yaml: config file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(("sample_rate", "n_fft", "n_mels", "f_min", "f_max"), [
+    (32000, 1024, 64, 50, 14000), (32000, 1024, 256, 50, 14000), (32000, 512, 128, 0, 16000),
+    (32000, 64, 64, 50, 14000), (16000, 400, 80, 0, 8000), (44100, 2048, 128, 20, 22050),
+])
+def test_empty_mel_bands_match_the_front_ends_filter_bank(
+    sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float
+) -> None:
+    """The config check's count of empty bands is the front end's (torchaudio's slaney bank)."""
+    import warnings
+
+    from maac.audio.frontend import mel_filterbank
+    from maac.config import empty_mel_bands
+
+    audio = {"sample_rate": sample_rate, "n_fft": n_fft, "n_mels": n_mels, "f_min": f_min,
+             "f_max": f_max}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torchaudio warns of the empty bands
+        bank = mel_filterbank(audio)
+    assert empty_mel_bands(audio) == [i for i in range(n_mels) if not (bank[:, i] > 0).any()]
+
+
+def test_workflow_config_merges_files_then_overrides(tmp_path: Path) -> None:
+    """As Snakemake merges: later files key by key, then --config KEY=VALUE; replaced in place."""
+    from maac.config import workflow_config
+
+    second = tmp_path / "second.yaml"
+    second.write_text("run: second\ncaptioner:\n  ce:\n    lr: 3e-3\n", encoding="utf-8")
+    config: dict = {"stale": "snakemake's YAML 1.1 reading"}
+    same = workflow_config(config, [REPO / "config" / "demo.yaml", second], {"seeds": [7]})
+    assert same is config and "stale" not in config
+    assert config["run"] == "second" and config["seeds"] == [7]
+    assert config["captioner"]["ce"]["lr"] == 0.003
+    assert config["captioner"]["ce"]["epochs"] == 30  # kept from demo.yaml
+    with pytest.raises(ConfigError, match="key 'seeds.0'"):
+        workflow_config({}, [REPO / "config" / "demo.yaml"], {"seeds": ["x"]})

@@ -352,6 +352,46 @@ def test_real_names_with_html_entities_match_unescaped_files(tmp_path: Path) -> 
 
 
 @needs_clotho
+@pytest.mark.parametrize("split", SPLITS)
+def test_real_caption_csvs_form_whole_manifests(tmp_path: Path, split: str) -> None:
+    """Every official row is one clip (no two rows name one file, escaped or not) over a
+    folder of the files as extracted (unescaped names; empty stand-ins: only names count)."""
+    audio = tmp_path / split
+    audio.mkdir()
+    rows = read_captions(_official(split))
+    for name, _ in rows:
+        (audio / html.unescape(name)).touch()
+    clips = build_manifest(split, _official(split), audio)
+    assert len(clips) == OFFICIAL_ROWS[split]
+    assert len({c.audio_path for c in clips}) == len(clips)
+    write_manifest(clips, tmp_path / "manifest.csv")
+    assert len(read_manifest(tmp_path / "manifest.csv")) == OFFICIAL_ROWS[split]
+
+
+def test_caption_csv_byte_order_mark_and_encoding(tmp_path: Path) -> None:
+    rows = [("a.wav", caps("a"))]
+    bom = write_captions(tmp_path / "bom.csv", rows)
+    bom.write_bytes(b"\xef\xbb\xbf" + bom.read_bytes())
+    assert read_captions(bom) == rows
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"file_name,caption_1,caption_2,caption_3,caption_4,caption_5\n"
+                      b"a.wav,caf\xe9,b,c,d,e\n")
+    with pytest.raises(ManifestError, match=r"latin.csv, line 2: not UTF-8 text \(byte 0xe9\)"):
+        read_captions(latin)
+
+
+def test_header_only_csv_and_duplicate_manifest_rows(tmp_path: Path) -> None:
+    header_only = write_captions(tmp_path / "empty.csv", [])
+    with pytest.raises(ManifestError, match="no clips in .*empty.csv"):
+        read_captions(header_only)
+    path = tmp_path / "manifest.csv"
+    write_manifest([Clip("development", "a.wav", tmp_path / "a.wav", caps("a"))] * 2, path)
+    with pytest.raises(ManifestError, match=r"lines 2 and 3 both hold the clip \('development', "
+                                            r"'a.wav'\)"):
+        read_manifest(path)
+
+
+@needs_clotho
 def test_real_names_shared_between_splits_stay_apart(tmp_path: Path) -> None:
     real_wav = next((CLOTHO / "audio_samples").glob("*.wav"))
     by_split = {s: dict(read_captions(_official(s))) for s in SPLITS}

@@ -15,6 +15,17 @@ def _stopwords(text: str) -> list[str]:
     return [w.strip() for w in text.split(",") if w.strip()]
 
 
+def _positive(text: str) -> int:
+    """An integer of at least 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1")
+    return value
+
+
 def _keyword_params(args: argparse.Namespace) -> tuple[int, int, list[str]]:
     """Command-line values, each falling back to the config's ``text.keywords``."""
     needed = None in (args.count, args.min_length, args.stopwords)
@@ -32,7 +43,7 @@ def _captions(path: Path) -> list[str]:
 def _vocab(args: argparse.Namespace) -> None:
     from maac.text.vocabulary import Vocabulary
 
-    vocab = Vocabulary.build(_captions(args.captions_csv), args.min_count)
+    vocab = Vocabulary.build(_captions(args.captions_csv), args.min_count, str(args.captions_csv))
     print(f"{len(vocab)} tokens ({len(vocab.word_to_id)} words + 4 special tokens) "
           f"from {args.captions_csv}")
 
@@ -44,9 +55,9 @@ def _keywords(args: argparse.Namespace) -> None:
 
     count, min_length, stopwords = _keyword_params(args)
     captions = _captions(args.captions_csv)
-    vocab = Vocabulary.build(captions)
+    vocab = Vocabulary.build(captions, source=str(args.captions_csv))
     extractor = KeywordExtractor(min_length, stopwords, vocab.counts)
-    table = extract_keywords(captions, count, extractor)
+    table = extract_keywords(captions, count, extractor, str(args.captions_csv))
     table.check_vocabulary(vocab)
     if args.markdown:
         print("| rank | keyword | kind | count |\n| ---: | --- | --- | ---: |")
@@ -71,8 +82,8 @@ def _build(args: argparse.Namespace) -> None:
 
 def _add_keyword_options(p: argparse.ArgumentParser, required: bool) -> None:
     default = "" if required else " (default: the config's text.keywords)"
-    p.add_argument("--count", type=int, required=required, help=f"keywords to keep{default}")
-    p.add_argument("--min-length", type=int, required=required,
+    p.add_argument("--count", type=_positive, required=required, help=f"keywords to keep{default}")
+    p.add_argument("--min-length", type=_positive, required=required,
                    help=f"drop words shorter than this{default}")
     p.add_argument("--stopwords", type=_stopwords, required=required, metavar="A,B,C",
                    help=f"comma-separated words to drop (\"be\" always is){default}")
@@ -85,13 +96,13 @@ def register(sub: Any, default_config: Path) -> None:
 
     p = what.add_parser("vocab", help="print the vocabulary size of a Clotho caption CSV")
     p.add_argument("captions_csv", type=Path)
-    p.add_argument("--min-count", type=int, default=1, help="drop words seen fewer times")
+    p.add_argument("--min-count", type=_positive, default=1, help="drop words seen fewer times")
     p.set_defaults(handler=_vocab)
 
     p = what.add_parser("keywords", help="print the keyword table of a Clotho caption CSV")
     p.add_argument("captions_csv", type=Path)
     _add_keyword_options(p, required=False)
-    p.add_argument("--top", type=int, default=None, help="print only the first TOP keywords")
+    p.add_argument("--top", type=_positive, default=None, help="print only the first TOP keywords")
     p.add_argument("--markdown", action="store_true",
                    help="print a Markdown table (rank, keyword, kind, count) and nothing else")
     p.add_argument("--config", type=Path, default=default_config)
@@ -103,5 +114,5 @@ def register(sub: Any, default_config: Path) -> None:
                    help="manifests of every split to encode (the training one may be repeated)")
     p.add_argument("--out-dir", required=True, type=Path, help="data/text/{dataset}")
     _add_keyword_options(p, required=True)
-    p.add_argument("--min-count", type=int, default=1, help="vocabulary: drop rarer words")
+    p.add_argument("--min-count", type=_positive, default=1, help="vocabulary: drop rarer words")
     p.set_defaults(handler=_build)

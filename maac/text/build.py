@@ -10,6 +10,7 @@ and, last, ``summary.json``.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -33,10 +34,10 @@ def labels_npz(out_dir: Path | str, split: str) -> Path:
 def _split_clips(path: Path | str) -> tuple[str, list[Clip]]:
     """The clips of a one-split manifest, in file order."""
     clips = list(read_manifest(path).values())
-    splits = sorted({c.split for c in clips})
+    splits = sorted({c.split for c in clips})  # read_manifest: at least one clip
     if len(splits) != 1:
-        found = ", ".join(splits) if splits else "no clips"
-        raise MaacError(f"{path}: expected the clips of one split, found {found}; regenerate it")
+        raise MaacError(f"{path}: expected the clips of one split, found {', '.join(splits)}; "
+                        "regenerate it")
     return splits[0], clips
 
 
@@ -58,8 +59,12 @@ def read_labels(path: Path | str) -> tuple[list[str], np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise MaacError(f"{path}: keyword labels not found; run `maac text build` first")
-    with np.load(path, allow_pickle=False) as data:
-        return [str(n) for n in data["file_names"]], data["labels"]
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return [str(n) for n in data["file_names"]], data["labels"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        raise MaacError(f"{path}: not a keyword-labels file ({err}); rebuild it with "
+                        "`maac text build`") from err
 
 
 def _unknown_rate(clips: Iterable[Clip], vocab: Vocabulary) -> float:
@@ -89,9 +94,9 @@ def build_text(
         by_split[split] = clips
 
     train_captions = [c for clip in train_clips for c in clip.captions]
-    vocab = Vocabulary.build(train_captions, min_count)
+    vocab = Vocabulary.build(train_captions, min_count, str(train_manifest))
     extractor = KeywordExtractor(min_length, stopwords, vocab.counts)
-    table = extract_keywords(train_captions, count, extractor)
+    table = extract_keywords(train_captions, count, extractor, str(train_manifest))
     table.check_vocabulary(vocab)  # before anything is written
 
     vocab.save(out_dir / "vocab.json")

@@ -34,6 +34,7 @@ its captions, with the same processing (the fitted verb forms included).
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,6 +51,7 @@ from maac.errors import MaacError
 from maac.text.nltk_resources import ensure_nltk
 from maac.text.normalize import normalize
 from maac.text.vocabulary import Vocabulary
+from maac.textfile import read_utf8
 
 log = logging.getLogger(__name__)
 
@@ -298,24 +300,26 @@ class KeywordTable:
         path = Path(path)
         if not path.is_file():
             raise KeywordError(f"{path}: keyword table not found; run `maac text build` first")
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
+        reader = csv.DictReader(io.StringIO(read_utf8(path, "keyword table", KeywordError),
+                                            newline=""))
+        try:
             if reader.fieldnames != CSV_COLUMNS:
                 raise KeywordError(f"{path}: header {reader.fieldnames} is not {CSV_COLUMNS}")
-            try:
-                rows = [(int(r["rank"]), Keyword(r["word"], r["kind"], int(r["count"])))
-                        for r in reader]
-            except (TypeError, ValueError) as err:
-                raise KeywordError(f"{path}: malformed row ({err}); rebuild the table") from err
+            rows = [(int(r["rank"]), Keyword(r["word"], r["kind"], int(r["count"])))
+                    for r in reader]
+        except (TypeError, ValueError, csv.Error) as err:
+            raise KeywordError(f"{path}: malformed row ({err}); rebuild the table") from err
         if [rank for rank, _ in rows] != list(range(1, len(rows) + 1)):
             raise KeywordError(f"{path}: ranks are not 1..{len(rows)} in order; rebuild the table")
         return cls(tuple(k for _, k in rows))
 
 
 def extract_keywords(
-    captions: Iterable[str], count: int, extractor: KeywordExtractor
+    captions: Iterable[str], count: int, extractor: KeywordExtractor,
+    source: str = "the training captions",
 ) -> KeywordTable:
-    """The ``count`` most frequent keyword candidates of some (training) captions.
+    """The ``count`` most frequent keyword candidates of some (training) captions; an error
+    naming ``source`` (the captions' file) if they hold none.
 
     The extractor is fitted to these captions first (``KeywordExtractor.fit``), so the labels it
     gives afterwards read verb forms as the table does."""
@@ -328,6 +332,12 @@ def extract_keywords(
             totals[word] += 1
             kinds[word, kind] += 1
     ranked = sorted(totals.items(), key=lambda wc: (-wc[1], wc[0]))[:count]
+    if not ranked:
+        raise KeywordError(
+            f"{source}: no keywords: no noun or verb of {extractor.min_length} letters or more "
+            "outside the stopwords; lower the keywords' min_length or drop stopwords "
+            "(text.keywords in the config)"
+        )
     if len(ranked) < count:
         log.warning("only %d keyword candidates for %d requested keywords", len(ranked), count)
     return KeywordTable(tuple(

@@ -40,14 +40,27 @@ class Vocabulary:
     min_count: int = 1
 
     @classmethod
-    def build(cls, captions: Iterable[str], min_count: int = 1) -> Vocabulary:
-        """Vocabulary of the normalised words occurring at least ``min_count`` times."""
+    def build(cls, captions: Iterable[str], min_count: int = 1,
+              source: str = "the captions") -> Vocabulary:
+        """Vocabulary of the normalised words occurring at least ``min_count`` times; an error
+        naming ``source`` (the captions' file) if that leaves no word."""
         if min_count < 1:
             raise VocabularyError(f"min_count must be at least 1, got {min_count}")
+        captions = list(captions)
         counter = Counter(w for caption in captions for w in words(caption))
         kept = sorted(
             ((w, c) for w, c in counter.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0])
         )
+        if not counter:
+            raise VocabularyError(
+                f"{source}: no words in its {len(captions)} captions (only punctuation, symbols "
+                "or spaces); check that the caption columns hold the captions' text"
+            )
+        if not kept:
+            raise VocabularyError(
+                f"{source}: no word occurs {min_count} times or more ({len(counter)} distinct "
+                "words); lower the vocabulary's min_count (--min-count)"
+            )
         start = len(SPECIALS)
         return cls(
             word_to_id={w: start + i for i, (w, _) in enumerate(kept)},
