@@ -216,7 +216,7 @@ def write_error(err: OSError, path: Path | str | None = None) -> MaacError:
     """One line for an OSError met while writing ``path`` (disk full, read-only, no access)."""
     where = err.filename if path is None and err.filename else path
     if err.errno in DISK_FULL:
-        return MaacError(f"disk full writing {where}; free some space and run again")
+        return MaacError(f"disk full writing {where}; free some space and rerun")
     if err.errno == errno.EROFS:
         return MaacError(f"cannot write {where}: read-only file system; give a writable path")
     if err.errno in (errno.EACCES, errno.EPERM):
