@@ -48,9 +48,14 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"key {_key(path)!r}: {error.message}"
 
 
-def validate_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
-    """Raise ConfigError naming ``source`` and the offending key when ``config`` is invalid."""
-    validator = jsonschema.Draft202012Validator(schema())
+def validate_config(config: dict[str, Any], source: str = "config",
+                    only: list[str] | None = None) -> dict[str, Any]:
+    """Raise ConfigError naming ``source`` and the offending key when ``config`` is invalid.
+
+    ``only``: the top-level sections that must be present (a bundle's or a command's own), all
+    of them by default."""
+    rules = schema() if only is None else {**schema(), "required": only}
+    validator = jsonschema.Draft202012Validator(rules)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
