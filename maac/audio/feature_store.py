@@ -33,6 +33,7 @@ from maac.errors import MaacError
 FORMAT_VERSION = 1
 CHUNK_ROWS = 1024  # frames per HDF5 chunk of ``logmel``
 SPACE_MARGIN = 1 << 20  # bytes kept free beyond a write: HDF5's metadata and the file's close
+_UNCLOSABLE: list[h5py.File] = []  # files whose write met a full disk (see DiskFullError)
 _STR = h5py.string_dtype("utf-8")
 
 
@@ -136,25 +137,33 @@ def disk_full(out: Path, detail: str = "") -> str:
             "and rerun")
 
 
-def _check_space(out: Path, needed: int) -> None:
-    """Refuse to write ``needed`` more bytes beside ``out`` unless the disk has room to spare.
+def _check_space(out: Path, tmp: Path, final_bytes: int) -> None:
+    """Refuse to grow ``tmp`` (``out``'s temporary file) to ``final_bytes`` unless the disk has
+    room for the rest with some to spare.
 
     HDF5 must never meet a full disk itself: after a failed write none of its objects can be
     closed any more, and the process crashes when they are collected (measured with HDF5 2.0 on
-    a 200 kB tmpfs), so the free space is checked before each write.
+    a tmpfs). HDF5 also holds written chunks in its cache, so what the file will need is the
+    bytes written so far, not what the disk shows as used.
     """
     stat = os.statvfs(out.parent)
     free = stat.f_bavail * stat.f_frsize
-    if free < needed + SPACE_MARGIN:
+    needed = max(0, final_bytes - tmp.stat().st_blocks * 512) + SPACE_MARGIN
+    if free < needed:
         raise FeatureStoreError(disk_full(
-            out, f" (the next write needs {(needed + SPACE_MARGIN) / 2**20:.1f} MB, "
-            f"{free / 2**20:.1f} MB are free)"))
+            out, f" (it needs {needed / 2**20:.1f} MB more, {free / 2**20:.1f} MB are free)"))
+
+
+def _disk_full(err: BaseException) -> bool:
+    """A full disk or quota, as the OS or HDF5 (a RuntimeError from a flush) reports it."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(err, RuntimeError | OSError) and any(
+        f"errno = {code}," in str(err) for code in (errno.ENOSPC, errno.EDQUOT))
 
 
 def write_error(err: OSError, out: Path) -> MaacError:
-    """One line for a failed write of ``out``: the disk is full, or the OS's reason."""
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFullError(disk_full(out))
+    """One line for a failed write of ``out``: the OS's reason."""
     reason = os.strerror(err.errno) if err.errno else str(err).splitlines()[0]
     return FeatureStoreError(f"cannot write {out}: {reason}; check the folder and rerun")
 
@@ -165,28 +174,32 @@ def _fill(h5: h5py.File, extractor: ParallelLogMel, clips: Sequence[Clip], audio
     from tqdm import tqdm
 
     n_mels = int(audio_cfg["n_mels"])
+    tmp = Path(h5.filename)
     total = 0
     logmel = h5.create_dataset(
         "logmel", shape=(0, n_mels), maxshape=(None, n_mels), dtype="float32",
         chunks=(CHUNK_ROWS, n_mels),
     )
     offsets = [0]
-    bar = tqdm(total=len(clips), desc=f"log-mel {out.name}", unit="clip", disable=not progress)
-    for chunk in _batches(clips, batch * extractor.workers):
-        feats = extractor.map([str(c.audio_path) for c in chunk])
-        block = np.concatenate(feats).astype(np.float32, copy=False)
-        _check_space(out, block.nbytes + 2 * CHUNK_ROWS * n_mels * 4)  # + partial chunks
-        logmel.resize(total + len(block), axis=0)
-        logmel[total:] = block
-        for f in feats:
-            offsets.append(offsets[-1] + len(f))
-        total += len(block)
-        bar.update(len(chunk))
-        del feats, block
-        _release_freed_memory()
-    bar.close()
+    # closed on an error too, so that the error starts on a line of its own
+    with tqdm(total=len(clips), desc=f"log-mel {out.name}", unit="clip",
+              disable=not progress) as bar:
+        for chunk in _batches(clips, batch * extractor.workers):
+            feats = extractor.map([str(c.audio_path) for c in chunk])
+            block = np.concatenate(feats).astype(np.float32, copy=False)
+            chunks = -(-(total + len(block)) // CHUNK_ROWS)  # the last one partly filled
+            _check_space(out, tmp, chunks * CHUNK_ROWS * n_mels * 4)
+            logmel.resize(total + len(block), axis=0)
+            logmel[total:] = block
+            for f in feats:
+                offsets.append(offsets[-1] + len(f))
+            total += len(block)
+            bar.update(len(chunk))
+            del feats, block
+            _release_freed_memory()
     names = [c.split for c in clips], [c.file_name for c in clips]
-    _check_space(out, 8 * len(offsets) + sum(len(n.encode()) + 16 for n in [*names[0], *names[1]]))
+    index = 8 * len(offsets) + sum(len(n.encode()) + 16 for n in [*names[0], *names[1]])
+    _check_space(out, tmp, -(-total // CHUNK_ROWS) * CHUNK_ROWS * n_mels * 4 + index)
     h5.create_dataset("offsets", data=np.asarray(offsets, dtype=np.int64))
     h5.create_dataset("split", data=names[0], dtype=_STR)
     h5.create_dataset("file_name", data=names[1], dtype=_STR)
@@ -194,6 +207,7 @@ def _fill(h5: h5py.File, extractor: ParallelLogMel, clips: Sequence[Clip], audio
         h5.attrs[key] = value
     h5.attrs["manifest_sha256"] = manifest_sha256
     h5.attrs["format_version"] = FORMAT_VERSION
+    h5.flush()  # a full disk fails here, while every object is still referenced (_disk_full)
     return total
 
 
@@ -219,12 +233,19 @@ def write_features(
                 total = _fill(h5, extractor, clips, audio_cfg, manifest_sha256, batch, out,
                               progress)
                 h5.close()
-            except BaseException:
-                _discard(h5)
+            except BaseException as err:
+                if _disk_full(err):
+                    _UNCLOSABLE.append(h5)  # HDF5 would crash closing or collecting it
+                else:
+                    _discard(h5)
                 raise
     except MaacError:
         raise
-    except OSError as err:
+    except (OSError, RuntimeError) as err:
+        if _disk_full(err):  # its traceback keeps HDF5's objects alive: never collected
+            raise DiskFullError(disk_full(out)) from err
+        if isinstance(err, RuntimeError):
+            raise
         raise write_error(err, out) from err
     return total
 
