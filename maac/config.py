@@ -128,8 +128,14 @@ def empty_mel_bands(audio: Mapping[str, Any]) -> list[int]:
 
 
 def _relations(config: Mapping[str, Any]) -> str | None:
-    """The first relation between keys that the config breaks, described; None if none."""
-    audio = config["audio"]
+    """The first relation between keys that the config breaks, described; None if none.
+
+    Sections a partial config (``validate_config(only=...)``) lacks are not checked."""
+    audio = config.get("audio")
+    return (_audio_relations(audio) if audio else None) or _keyword_relations(config)
+
+
+def _audio_relations(audio: Mapping[str, Any]) -> str | None:
     nyquist = audio["sample_rate"] / 2
     if audio["f_min"] >= audio["f_max"]:
         return (f"key 'audio.f_min': {audio['f_min']} is not below audio.f_max "
@@ -149,6 +155,12 @@ def _relations(config: Mapping[str, Any]) -> str | None:
         return (f"key 'audio.n_mels': {len(empty)} of the {audio['n_mels']} mel bands "
                 f"({shown}) hold no FFT bin at n_fft {audio['n_fft']}; lower n_mels or raise "
                 "n_fft")
+    return None
+
+
+def _keyword_relations(config: Mapping[str, Any]) -> str | None:
+    if "captioner" not in config or "text" not in config:
+        return None
     top, count = config["captioner"]["top_keywords"], config["text"]["keywords"]["count"]
     if top > count:
         return (f"key 'captioner.top_keywords': {top} is above text.keywords.count ({count}); "
@@ -173,13 +185,18 @@ def _whole_numbers(config: dict[str, Any]) -> None:
             node[last] = int(value)
 
 
-def validate_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
-    """Raise ConfigError naming ``source`` and the offending key when ``config`` is invalid."""
+def validate_config(config: dict[str, Any], source: str = "config",
+                    only: list[str] | None = None) -> dict[str, Any]:
+    """Raise ConfigError naming ``source`` and the offending key when ``config`` is invalid.
+
+    ``only``: the top-level sections that must be present (a bundle's or a command's own), all
+    of them by default."""
     for path, value in _values(config):
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{source}: key {_key(path)!r}: {value} is not a finite number; "
                               "write a finite number")
-    validator = jsonschema.Draft202012Validator(schema())
+    rules = schema() if only is None else {**schema(), "required": only}
+    validator = jsonschema.Draft202012Validator(rules)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         best = jsonschema.exceptions.best_match(errors)

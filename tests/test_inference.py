@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 
 from maac import Captioner
+from maac.audio.feature_store import file_sha256
 from maac.cli.main import main
 from maac.errors import MaacError
 from maac.inference.bundle import BundleError, read_bundle, write_bundle
@@ -24,6 +25,7 @@ CONFIG = load_yaml(REPO / "config" / "demo.yaml")
 ENCODER = {"width": 0.125, "head_dim": 16, "acoustic_dim": 16}
 CAPTIONER = {"embed_dim": 16, "hidden_dim": 16, "attention_dim": 16, "top_keywords": 3,
              "word_dropout": 0.5, "classifier_dropout": 0.25}
+TEXT_FILES = {"vocab": "vocab.json", "keywords": "keywords.csv"}  # as training records them
 WORDS = ["a", "bell", "rings", "while", "rain", "falls", "then", "birds", "chirp", "and",
          "wind", "blows"]
 
@@ -38,7 +40,8 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         root / "keywords.csv")
     torch.manual_seed(0)
     model = Model(ENCODER, CAPTIONER, len(vocab), [vocab.word_to_id[w] for w in keywords])
-    save_captioner(model, root / "best.pt")
+    save_captioner(model, root / "best.pt", {f"{k}_sha256": file_sha256(root / f)
+                                             for k, f in TEXT_FILES.items()})
     write_bundle(root / "best.pt", root / "vocab.json", root / "keywords.csv", CONFIG["audio"],
                  CONFIG["decoding"], root / "model.bundle")
     rng = np.random.default_rng(0)

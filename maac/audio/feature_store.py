@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import fcntl
+import glob
 import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +31,9 @@ from maac.data.manifest import Clip
 from maac.errors import MaacError
 
 FORMAT_VERSION = 1
+CHUNK_ROWS = 1024  # frames per HDF5 chunk of ``logmel``
+SPACE_MARGIN = 1 << 20  # bytes kept free beyond a write: HDF5's metadata and the file's close
+_UNCLOSABLE: list[h5py.File] = []  # files whose write met a full disk (see DiskFullError)
 _STR = h5py.string_dtype("utf-8")
 
 
@@ -72,16 +79,10 @@ class ParallelLogMel:
         self._pool.shutdown(cancel_futures=True)
         torch.set_num_threads(self._torch_threads)
 
-    def one(self, path: str) -> np.ndarray:
-        logmel = self.frontend(path)
-        if not np.isfinite(logmel).all():  # cannot happen with amin > 0; guard the invariant
-            raise FeatureStoreError(f"{path}: non-finite log-mel values")
-        return logmel
-
     def map(self, paths: Sequence[str]) -> list[np.ndarray]:
         """Every file's (time, n_mels) float32 log-mel, in order; the first error is raised."""
         assert self._pool is not None, "use ParallelLogMel in a with block"
-        return list(self._pool.map(self.one, paths))
+        return list(self._pool.map(self.frontend, paths))
 
 
 def _release_freed_memory() -> None:
@@ -100,29 +101,94 @@ def _batches(items: Sequence[Clip], size: int) -> Iterator[Sequence[Clip]]:
         yield items[start : start + size]
 
 
-def write_features(
-    clips: Sequence[Clip], out: Path | str, audio_cfg: dict[str, Any], manifest_sha256: str,
-    workers: int = 1, batch: int = 16, progress: bool = True,
-) -> int:
-    """Compute every clip's log-mel and write the split's HDF5 file; return the frame count."""
+def remove_stale_temps(out: Path) -> list[Path]:
+    """Remove the temporary files that killed earlier runs writing ``out`` left behind.
+
+    Only names of :func:`maac.atomic.atomic_file`'s pattern for ``out`` (``.NAME.XXXXXXXX.h5.tmp``)
+    are candidates, and only those that no process holds open: HDF5 keeps an exclusive
+    ``flock`` on a file open for writing, so a run still writing its file is left alone.
+    """
+    removed = []
+    for path in out.parent.glob(f".{glob.escape(out.name)}.{'?' * 8}.h5.tmp"):
+        try:
+            with path.open("rb") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while a writer holds it
+                path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+class DiskFullError(FeatureStoreError):
+    """The disk filled while HDF5 was writing: the HDF5 library can no longer close its objects
+    (HDF5 2.0 then crashes the interpreter when they are collected), so the command exits at
+    once after printing this error."""
+
+
+def _discard(h5: h5py.File) -> None:
+    """Close a half-written (temporary) HDF5 file after a failure."""
+    with contextlib.suppress(OSError, ValueError):
+        h5.close()
+
+
+def disk_full(out: Path, detail: str = "") -> str:
+    return (f"disk full writing {out}{detail}; free space on its disk (or choose another --out) "
+            "and rerun")
+
+
+def _check_space(out: Path, tmp: Path, final_bytes: int) -> None:
+    """Refuse to grow ``tmp`` (``out``'s temporary file) to ``final_bytes`` unless the disk has
+    room for the rest with some to spare.
+
+    HDF5 must never meet a full disk itself: after a failed write none of its objects can be
+    closed any more, and the process crashes when they are collected (measured with HDF5 2.0 on
+    a tmpfs). HDF5 also holds written chunks in its cache, so what the file will need is the
+    bytes written so far, not what the disk shows as used.
+    """
+    stat = os.statvfs(out.parent)
+    free = stat.f_bavail * stat.f_frsize
+    needed = max(0, final_bytes - tmp.stat().st_blocks * 512) + SPACE_MARGIN
+    if free < needed:
+        raise FeatureStoreError(disk_full(
+            out, f" (it needs {needed / 2**20:.1f} MB more, {free / 2**20:.1f} MB are free)"))
+
+
+def _disk_full(err: BaseException) -> bool:
+    """A full disk or quota, as the OS or HDF5 (a RuntimeError from a flush) reports it."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(err, RuntimeError | OSError) and any(
+        f"errno = {code}," in str(err) for code in (errno.ENOSPC, errno.EDQUOT))
+
+
+def write_error(err: OSError, out: Path) -> MaacError:
+    """One line for a failed write of ``out``: the OS's reason."""
+    reason = os.strerror(err.errno) if err.errno else str(err).splitlines()[0]
+    return FeatureStoreError(f"cannot write {out}: {reason}; check the folder and rerun")
+
+
+def _fill(h5: h5py.File, extractor: ParallelLogMel, clips: Sequence[Clip], audio_cfg: dict,
+          manifest_sha256: str, batch: int, out: Path, progress: bool) -> int:
+    """Compute and write every clip's features and the index into an open HDF5 file."""
     from tqdm import tqdm
 
-    out = Path(out)
     n_mels = int(audio_cfg["n_mels"])
-    workers = max(1, min(workers, len(clips)))
+    tmp = Path(h5.filename)
     total = 0
-    with ParallelLogMel(audio_cfg, workers) as extractor, \
-            atomic_file(out, suffix=".h5") as tmp, h5py.File(tmp, "w") as h5:
-        logmel = h5.create_dataset(
-            "logmel", shape=(0, n_mels), maxshape=(None, n_mels), dtype="float32",
-            chunks=(1024, n_mels),
-        )
-        offsets = [0]
-        bar = tqdm(total=len(clips), desc=f"log-mel {out.name}", unit="clip",
-                   disable=not progress)
-        for chunk in _batches(clips, batch * workers):
+    logmel = h5.create_dataset(
+        "logmel", shape=(0, n_mels), maxshape=(None, n_mels), dtype="float32",
+        chunks=(CHUNK_ROWS, n_mels),
+    )
+    offsets = [0]
+    # closed on an error too, so that the error starts on a line of its own
+    with tqdm(total=len(clips), desc=f"log-mel {out.name}", unit="clip",
+              disable=not progress) as bar:
+        for chunk in _batches(clips, batch * extractor.workers):
             feats = extractor.map([str(c.audio_path) for c in chunk])
             block = np.concatenate(feats).astype(np.float32, copy=False)
+            chunks = -(-(total + len(block)) // CHUNK_ROWS)  # the last one partly filled
+            _check_space(out, tmp, chunks * CHUNK_ROWS * n_mels * 4)
             logmel.resize(total + len(block), axis=0)
             logmel[total:] = block
             for f in feats:
@@ -131,14 +197,56 @@ def write_features(
             bar.update(len(chunk))
             del feats, block
             _release_freed_memory()
-        bar.close()
-        h5.create_dataset("offsets", data=np.asarray(offsets, dtype=np.int64))
-        h5.create_dataset("split", data=[c.split for c in clips], dtype=_STR)
-        h5.create_dataset("file_name", data=[c.file_name for c in clips], dtype=_STR)
-        for key, value in audio_cfg.items():
-            h5.attrs[key] = value
-        h5.attrs["manifest_sha256"] = manifest_sha256
-        h5.attrs["format_version"] = FORMAT_VERSION
+    names = [c.split for c in clips], [c.file_name for c in clips]
+    index = 8 * len(offsets) + sum(len(n.encode()) + 16 for n in [*names[0], *names[1]])
+    _check_space(out, tmp, -(-total // CHUNK_ROWS) * CHUNK_ROWS * n_mels * 4 + index)
+    h5.create_dataset("offsets", data=np.asarray(offsets, dtype=np.int64))
+    h5.create_dataset("split", data=names[0], dtype=_STR)
+    h5.create_dataset("file_name", data=names[1], dtype=_STR)
+    for key, value in audio_cfg.items():
+        h5.attrs[key] = value
+    h5.attrs["manifest_sha256"] = manifest_sha256
+    h5.attrs["format_version"] = FORMAT_VERSION
+    h5.flush()  # a full disk fails here, while every object is still referenced (_disk_full)
+    return total
+
+
+def write_features(
+    clips: Sequence[Clip], out: Path | str, audio_cfg: dict[str, Any], manifest_sha256: str,
+    workers: int = 1, batch: int = 16, progress: bool = True,
+) -> int:
+    """Compute every clip's log-mel and write the split's HDF5 file; return the frame count.
+
+    The file is written under a temporary name (renamed when complete); temporary files of
+    killed earlier runs for ``out`` are removed first. A full disk is one :class:`MaacError`
+    (:class:`DiskFullError` when HDF5 itself met it: then exit without collecting its objects).
+    """
+    if workers < 1 or batch < 1:
+        raise ValueError(f"workers ({workers}) and batch ({batch}) must be at least 1")
+    out = Path(out)
+    remove_stale_temps(out)
+    try:
+        with ParallelLogMel(audio_cfg, min(workers, max(1, len(clips)))) as extractor, \
+                atomic_file(out, suffix=".h5") as tmp:
+            h5 = h5py.File(tmp, "w")
+            try:
+                total = _fill(h5, extractor, clips, audio_cfg, manifest_sha256, batch, out,
+                              progress)
+                h5.close()
+            except BaseException as err:
+                if _disk_full(err):
+                    _UNCLOSABLE.append(h5)  # HDF5 would crash closing or collecting it
+                else:
+                    _discard(h5)
+                raise
+    except MaacError:
+        raise
+    except (OSError, RuntimeError) as err:
+        if _disk_full(err):  # its traceback keeps HDF5's objects alive: never collected
+            raise DiskFullError(disk_full(out)) from err
+        if isinstance(err, RuntimeError):
+            raise
+        raise write_error(err, out) from err
     return total
 
 

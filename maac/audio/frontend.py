@@ -8,6 +8,7 @@ the STFT is PANNs': hann window of n_fft samples, centred frames with reflect pa
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,21 @@ class AudioReadError(MaacError):
 
 
 def mel_filterbank(audio_cfg: dict[str, Any]) -> np.ndarray:
-    """The (n_fft // 2 + 1, n_mels) slaney mel filter bank: PANNs' ``melW``."""
+    """The (n_fft // 2 + 1, n_mels) slaney mel filter bank: PANNs' ``melW``.
+
+    Its bands must lie in 0 <= f_min < f_max <= sample_rate / 2: outside, every band is empty
+    and every feature would be silence (-100 dB).
+    """
+    f_min, f_max = float(audio_cfg["f_min"]), float(audio_cfg["f_max"])
+    nyquist = audio_cfg["sample_rate"] / 2
+    if not 0 <= f_min < f_max <= nyquist:
+        raise MaacError(f"audio.f_min {f_min:g} Hz and audio.f_max {f_max:g} Hz: need "
+                        f"0 <= f_min < f_max <= sample_rate / 2 ({nyquist:g} Hz); fix the audio "
+                        "settings")
     fb = torchaudio.functional.melscale_fbanks(
         n_freqs=audio_cfg["n_fft"] // 2 + 1,
-        f_min=float(audio_cfg["f_min"]),
-        f_max=float(audio_cfg["f_max"]),
+        f_min=f_min,
+        f_max=f_max,
         n_mels=audio_cfg["n_mels"],
         sample_rate=audio_cfg["sample_rate"],
         norm="slaney",
@@ -63,23 +74,88 @@ def mel_blocks(
     return (lo, hi), blocks
 
 
+MIN_SAMPLE_RATE = 1_000  # lower: nothing above 500 Hz, and 32x+ upsampling (1 Hz: ~11 GB)
+MAX_SAMPLE_RATE = 768_000  # the highest rate audio interfaces record at
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # a data chunk written while streaming: its size is not known
+
+
+def check_sample_rate(sr: int, source: str) -> None:
+    """Refuse a rate that no audio is recorded at (a damaged header, or not audio at all).
+
+    Below 1 kHz a file holds nothing above 500 Hz (PANNs' bands span 50-14000 Hz), and
+    resampling it to 32 kHz would multiply its samples by 32 or more: a header claiming 1 Hz
+    made a 3 s clip allocate ~11 GB. Real rates start at 8 kHz (telephony), 4-6 kHz in old
+    formats.
+    """
+    if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise AudioReadError(
+            f"{source}: sample rate {sr} Hz is not audio (expected {MIN_SAMPLE_RATE}-"
+            f"{MAX_SAMPLE_RATE} Hz); the header is damaged: replace or remove the file"
+        )
+
+
+def check_finite(samples: np.ndarray, source: str) -> None:
+    """Refuse samples holding NaN or infinity (a damaged float WAV): the one check of both
+    ``maac features`` and ``maac caption``, on files and on arrays."""
+    if not np.isfinite(samples).all():
+        raise AudioReadError(
+            f"{source}: holds NaN or infinite samples (a damaged float file); replace or "
+            "remove it"
+        )
+
+
+def check_wav_length(path: Path) -> None:
+    """Refuse a WAV whose data chunk is shorter than its header declares (a truncated copy).
+
+    libsndfile reads such a file as a shorter clip without an error; this compares the size
+    that the RIFF header declares for the ``data`` chunk with the bytes the file holds.
+    Other formats (FLAC, ...) are left to the decoder.
+    """
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+            return
+        size, pos = path.stat().st_size, 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk, length = struct.unpack("<4sI", f.read(8))
+            if chunk == b"data":
+                held = size - pos - 8
+                if length not in _UNKNOWN_SIZES and length > held:
+                    raise AudioReadError(
+                        f"{path}: truncated: its header declares {length} bytes of samples but "
+                        f"the file holds {held}; replace the file (an interrupted copy?)"
+                    )
+                return
+            pos += 8 + length + (length & 1)
+
+
 def read_wav(path: Path | str) -> tuple[np.ndarray, int]:
     """Samples of an audio file as float32 mono (channels averaged) and its sample rate.
 
     16-bit PCM (all of Clotho) is read as int16 and scaled by 2^-15 here: the same values
-    soundfile's float32 read gives, five times faster.
+    soundfile's float32 read gives, five times faster. A missing, truncated or empty file, a
+    sample rate that is not audio and NaN or infinite samples raise :class:`AudioReadError`.
     """
+    path = Path(path)
+    if not path.is_file():
+        what = "a folder, not an audio file" if path.is_dir() else "no such file"
+        raise AudioReadError(f"{path}: {what}; check the path")
     try:
+        check_wav_length(path)
         with sf.SoundFile(str(path)) as wav:
             sr = int(wav.samplerate)
+            check_sample_rate(sr, str(path))
             if wav.subtype == "PCM_16":
                 audio = wav.read(dtype="int16", always_2d=True).astype(np.float32)
                 audio *= np.float32(2.0**-15)
             else:
                 audio = wav.read(dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+                check_finite(audio, str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError, struct.error) as err:
+        reason = getattr(err, "error_string", None) or getattr(err, "strerror", None) or err
         raise AudioReadError(
-            f"{path}: cannot read audio ({err}); replace or remove the file"
+            f"{path}: cannot read audio ({reason}); replace or remove the file"
         ) from err
     if audio.shape[0] == 0:
         raise AudioReadError(f"{path}: the file holds no samples; replace or remove it")
@@ -137,6 +213,17 @@ class LogMel:
                       out=mel[start:stop])
         return mel.clamp_(min=float(self.cfg["amin"])).log10_().mul_(10.0)
 
+    def logmel(self, wave: torch.Tensor, source: str) -> torch.Tensor:
+        """:meth:`spectrogram`, refused when not finite (finite samples so large that their
+        power overflows float32); ``source`` names the audio in the error."""
+        mel = self.spectrogram(wave)
+        if not torch.isfinite(mel).all():
+            raise AudioReadError(
+                f"{source}: the log-mel overflows (samples up to {float(wave.abs().max()):.3g}, "
+                "not audio); replace or remove the file"
+            )
+        return mel
+
     def waveform(self, path: Path | str) -> torch.Tensor:
         """The file's samples, mono, at ``sample_rate``."""
         audio, sr = read_wav(path)
@@ -145,4 +232,4 @@ class LogMel:
     def __call__(self, path: Path | str) -> np.ndarray:
         """(time, n_mels) float32 log-mel of an audio file."""
         with torch.inference_mode():
-            return self.spectrogram(self.waveform(path)).numpy()
+            return self.logmel(self.waveform(path), str(path)).numpy()

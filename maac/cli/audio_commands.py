@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from maac.audio.feature_store import file_sha256, write_features
+from maac.audio.feature_store import DiskFullError, file_sha256, write_features
+from maac.config import validate_config
 from maac.data.manifest import read_manifest
+from maac.errors import MaacError
 
 # PANNs' front end (config key -> default); every key is a flag: n_fft -> --n-fft.
 FRONTEND_DEFAULTS: dict[str, Any] = {
@@ -16,11 +20,35 @@ FRONTEND_DEFAULTS: dict[str, Any] = {
 }
 
 
+def _flag(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
+
+
+def _check_options(args: argparse.Namespace, audio_cfg: dict[str, Any]) -> None:
+    """Refuse option values that the config schema (front end) or the step cannot use."""
+    for key in ("workers", "batch"):
+        if getattr(args, key) < 1:
+            raise MaacError(f"{_flag(key)} {getattr(args, key)}: must be at least 1")
+    try:
+        validate_config({"audio": audio_cfg}, "features", only=["audio"])
+    except MaacError as err:
+        key = str(err).split("'audio.", 1)[-1].split("'", 1)[0]
+        value = audio_cfg.get(key)
+        detail = str(err).split(": ", 2)[-1]
+        raise MaacError(f"{_flag(key)} {value}: {detail}; see config/config.yaml's "
+                        "audio section") from err
+
+
 def _features(args: argparse.Namespace) -> None:
     audio_cfg = {key: getattr(args, key) for key in FRONTEND_DEFAULTS}
+    _check_options(args, audio_cfg)
     clips = list(read_manifest(args.manifest).values())
-    frames = write_features(clips, args.out, audio_cfg, file_sha256(args.manifest),
-                            workers=args.workers, batch=args.batch)
+    try:
+        frames = write_features(clips, args.out, audio_cfg, file_sha256(args.manifest),
+                                workers=args.workers, batch=args.batch)
+    except DiskFullError as err:  # HDF5 met the full disk: its objects would crash on exit
+        print(f"maac: error: {err}", file=sys.stderr, flush=True)
+        os._exit(1)
     print(f"{args.out}: {len(clips)} clips, {frames} frames")
 
 

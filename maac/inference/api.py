@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maac.audio.frontend import LogMel
+from maac.audio.frontend import LogMel, check_finite, check_sample_rate
 from maac.inference.bundle import Bundle, read_bundle
 from maac.models.keyword_encoder import EncoderOutput
 
@@ -44,14 +44,15 @@ class Captioner:
     def features(self, audio: Path | str | np.ndarray, sr: int | None = None) -> torch.Tensor:
         """(T, n_mels) log-mel of a file, or of an array (samples[, channels]) at rate ``sr``."""
         if isinstance(audio, (str, Path)):
-            wave = self.frontend.waveform(audio)
-        else:
-            if sr is None:
-                raise ValueError("caption(array, sr): the sample rate of the array is needed")
-            samples = np.asarray(audio, dtype=np.float32)
-            samples = samples.mean(axis=1) if samples.ndim == 2 else samples
-            wave = self.frontend.resample(torch.from_numpy(np.ascontiguousarray(samples)), sr)
-        return self.frontend.spectrogram(wave)
+            return torch.from_numpy(self.frontend(audio))
+        if sr is None:
+            raise ValueError("caption(array, sr): the sample rate of the array is needed")
+        check_sample_rate(int(sr), "the audio array")
+        samples = np.asarray(audio, dtype=np.float32)
+        check_finite(samples, "the audio array")
+        samples = samples.mean(axis=1) if samples.ndim == 2 else samples
+        wave = self.frontend.resample(torch.from_numpy(np.ascontiguousarray(samples)), sr)
+        return self.frontend.logmel(wave, "the audio array")
 
     def encode(self, features: torch.Tensor) -> EncoderOutput:
         """The encoder's outputs for one clip of any length (chunked beyond 30 s)."""

@@ -111,15 +111,22 @@ def save_checkpoint(path: Path | str, state_dict: dict[str, Tensor], meta: dict[
         torch.save({"state_dict": state_dict, "meta": meta}, tmp)
 
 
-def load_torch_file(path: Path | str, what: str, error: type[MaacError] = MaacError) -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU; ``error`` naming the file otherwise."""
+def load_torch_file(path: Path | str, what: str, error: type[MaacError] = MaacError,
+                    remedy: str = "make it again") -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; ``error`` naming the file otherwise.
+
+    The error is one line: torch's own text (many lines, suggesting an unsafe load) is left out.
+    """
     path = Path(path)
     if not path.is_file():
         raise error(f"{path}: {what} not found")
+    if path.stat().st_size == 0:
+        raise error(f"{path}: the {what} is empty; {remedy}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors have many types
-        raise error(f"{path}: not a readable {what} ({err})") from err
+        raise error(f"{path}: not a {what} or damaged (it holds objects other than plain "
+                    f"values and tensors, or is truncated); {remedy}") from err
 
 
 def read_checkpoint(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
