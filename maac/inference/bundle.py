@@ -17,13 +17,13 @@ from typing import Any
 
 import torch
 
-from maac.atomic import atomic_file
 from maac.errors import MaacError
 from maac.models.captioner import (
     Captioner,
     captioner_from_state,
     load_torch_file,
     read_checkpoint,
+    save_torch,
 )
 from maac.text.keywords import KeywordTable
 from maac.text.vocabulary import Vocabulary
@@ -75,8 +75,7 @@ def write_bundle(
                    **{k: _sha256_json(v) for k, v in parts.items()}},
     }
     _check(blob, str(out))
-    with atomic_file(out) as tmp:
-        torch.save(blob, tmp)
+    save_torch(blob, out)  # the same parts give the same bytes
 
 
 def _check(blob: dict[str, Any], source: str) -> Bundle:

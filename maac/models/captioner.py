@@ -4,7 +4,8 @@ Built from the config's ``encoder`` and ``captioner`` sections, the vocabulary s
 keyword -> vocabulary id mapping. Saved as ``{"state_dict", "meta"}`` with ``torch.save``; the
 metadata holds what rebuilds the model (architecture keys, vocabulary size, keyword count,
 variant) and the hash of the two config sections, so :func:`load_captioner` needs no config and
-refuses a checkpoint trained with another vocabulary.
+refuses a checkpoint trained with another vocabulary. The same content gives the same bytes
+(:func:`save_torch`), so a rerun that changes no weight changes no checkpoint's hash.
 """
 
 from __future__ import annotations
@@ -105,10 +106,19 @@ class Captioner(nn.Module):
         return self.decoder(encoder_out, tokens), encoder_out
 
 
+def save_torch(obj: Any, path: Path | str) -> None:
+    """``torch.save(obj)`` atomically, in bytes that depend only on ``obj``.
+
+    Saved through a file object: given a file name, ``torch.save`` names the zip's records
+    after it (here the random temporary name), so equal contents would differ in bytes.
+    """
+    with atomic_file(path) as tmp, tmp.open("wb") as f:
+        torch.save(obj, f)
+
+
 def save_checkpoint(path: Path | str, state_dict: dict[str, Tensor], meta: dict[str, Any]) -> None:
     """``torch.save({"state_dict", "meta"})`` atomically; meta holds only plain values."""
-    with atomic_file(path) as tmp:
-        torch.save({"state_dict": state_dict, "meta": meta}, tmp)
+    save_torch({"state_dict": state_dict, "meta": meta}, path)
 
 
 def load_torch_file(path: Path | str, what: str, error: type[MaacError] = MaacError) -> Any:
