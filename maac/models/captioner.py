@@ -10,6 +10,7 @@ refuses a checkpoint trained with another vocabulary. The same content gives the
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,13 +108,27 @@ class Captioner(nn.Module):
 
 
 def save_torch(obj: Any, path: Path | str) -> None:
-    """``torch.save(obj)`` atomically, in bytes that depend only on ``obj``.
+    """``torch.save(obj)`` atomically, in bytes that depend only on ``obj``'s content.
 
     Saved through a file object: given a file name, ``torch.save`` names the zip's records
-    after it (here the random temporary name), so equal contents would differ in bytes.
+    after it (here the random temporary name). And pickled from a canonical copy: pickle
+    writes an object met twice as a reference, so equal values made differently (a resumed
+    stage's history, read back from its state, beside new records) would differ in bytes.
     """
     with atomic_file(path) as tmp, tmp.open("wb") as f:
-        torch.save(obj, f)
+        torch.save(_canonical(obj), f)
+
+
+def _canonical(value: Any) -> Any:
+    """Plain dicts, lists and tuples copied, strings interned: equal content, equal pickle."""
+    kind = type(value)
+    if kind is dict:
+        return {_canonical(k): _canonical(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return kind(_canonical(v) for v in value)
+    if kind is str:
+        return sys.intern(value)
+    return value  # tensors, numbers, state dicts (OrderedDict with their version metadata)
 
 
 def save_checkpoint(path: Path | str, state_dict: dict[str, Tensor], meta: dict[str, Any]) -> None:
