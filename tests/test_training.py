@@ -565,6 +565,8 @@ def test_sigkill_mid_epoch_then_rerun_gives_bitwise_the_uninterrupted_weights(
                            text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert f"resuming after epoch {epoch}" in rerun.stdout
+    for name in ("best.pt", "last.pt"):  # no timings inside: the same bytes, resumed or not
+        assert (whole / name).read_bytes() == (killed / name).read_bytes(), name
     a = torch.load(whole / "last.pt", weights_only=True)
     b = torch.load(killed / "last.pt", weights_only=True)
     assert a["state_dict"].keys() == b["state_dict"].keys()

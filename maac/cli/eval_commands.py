@@ -23,6 +23,7 @@ def _decode(args: argparse.Namespace) -> None:
     from maac.models.captioner import load_captioner
     from maac.text.vocabulary import Vocabulary
 
+    writable(args.out, "--out")  # before the (slow) decoding
     vocab = Vocabulary.load(args.vocab)
     model, meta = load_captioner(args.checkpoint, vocab_size=len(vocab))
     store = FeatureStore(args.features)
@@ -43,10 +44,38 @@ def _decode(args: argparse.Namespace) -> None:
           f"-> {args.out}")
 
 
+def writable(path: Path, option: str) -> None:
+    """Refuse now, before the slow work, an output ``path`` that cannot be written.
+
+    Probes the nearest existing folder on the way to ``path`` with an unnamed temporary file
+    (nothing is left behind, no folder is created).
+    """
+    import tempfile
+
+    from maac.errors import MaacError
+
+    if path.is_dir():
+        raise MaacError(f"{option} {path}: is a folder; give a file name")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise MaacError(f"{option} {path}: {folder} is not a folder; choose another location")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise MaacError(f"{option} {path}: cannot write in {folder} ({err.strerror or err}); "
+                        "choose another location or fix its permissions") from err
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from maac.evaluation.captions import read_predictions, read_references
     from maac.evaluation.metrics import format_table, score, write_clip_scores, write_metrics
 
+    for path, option in ((args.out, "--out"), (args.scores, "--scores")):
+        if path is not None:
+            writable(path, option)
     predictions = read_predictions(args.predictions)
     references = read_references(args.references)
     scores = score(predictions, references, cache_path=args.cache_path)

@@ -1,13 +1,19 @@
 """The ``maac`` command: one entry point with a subcommand per pipeline step.
 
 Snakemake rules call these subcommands; users can too. Expected failures (bad input, bad
-config, failed download) print one line ``maac: error: ...`` and exit with status 1.
+config, failed download) print one line ``maac: error: ...`` and exit with status 1; so do a
+full disk ("disk full writing FILE"), a refused or read-only write, and a file that is not
+UTF-8. Anything else is a bug: one line ``maac: internal error: TYPE: MESSAGE (...)``, status 3.
+No Python traceback is printed unless asked for: ``maac --debug COMMAND ...`` or the
+environment variable ``MAAC_DEBUG=1`` (which reaches the commands that Snakemake rules run)
+re-raise every exception with its full traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,7 +29,7 @@ from maac.cli import (
     text_commands,
     train_commands,
 )
-from maac.errors import MaacError
+from maac.errors import DEBUG_ENV, fault_line
 
 DEFAULT_CONFIG = Path("config/config.yaml")
 
@@ -34,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="MAAC audio captioning on Clotho: the pipeline's steps as commands.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the full Python traceback of an error (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data_commands.register(sub, DEFAULT_CONFIG)
     audio_commands.register(sub, DEFAULT_CONFIG)
@@ -57,12 +65,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int | None] = args.handler
     try:
         return handler(args) or 0
-    except MaacError as err:
-        print(f"maac: error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("maac: interrupted; finished artifacts are intact", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output is gone (``maac ... | head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as err:
+        if args.debug or debug_from_env():
+            raise
+        status, line = fault_line(err)
+        print(line, file=sys.stderr)
+        return status
+
+
+def debug_from_env() -> bool:
+    """Whether ``MAAC_DEBUG`` asks for tracebacks (set, and not empty, 0, false or no)."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@
 
     file_name,caption
     clip_a.wav,a dog barks in the distance
+
+Both read files, and the Clotho reference CSVs, must be UTF-8: any other is refused in one
+line that names it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from maac.atomic import atomic_file
 from maac.data.manifest import csv_records
-from maac.errors import MaacError
+from maac.errors import MaacError, not_utf8
 
 COLUMNS = ["file_name", "caption"]
 METHODS = ("beam", "greedy")
@@ -77,11 +80,17 @@ def read_predictions(path: Path | str) -> dict[str, str]:
     metrics' check to list)."""
     records = csv_records(path, COLUMNS, "predictions CSV (run `maac decode` first)",
                           "expected the header file_name,caption", MaacError)
-    return {name: row["caption"] or "" for _, name, row in records}
+    try:
+        return {name: row["caption"] or "" for _, name, row in records}
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, err) from err
 
 
 def read_references(path: Path | str) -> dict[str, list[str]]:
     """file_name -> its 5 captions, from a Clotho caption CSV (as written: not normalised)."""
     from maac.data.manifest import read_captions
 
-    return {name: list(captions) for name, captions in read_captions(path)}
+    try:
+        return {name: list(captions) for name, captions in read_captions(path)}
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, err) from err

@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 
-from maac.atomic import atomic_file
 from maac.config import validate_config
 from maac.errors import MaacError
 from maac.models.captioner import (
@@ -27,6 +26,7 @@ from maac.models.captioner import (
     captioner_from_state,
     load_torch_file,
     read_checkpoint,
+    save_torch,
 )
 from maac.text.keywords import KeywordTable
 from maac.text.vocabulary import Vocabulary
@@ -105,8 +105,7 @@ def write_bundle(
             "decoding": decoding_cfg}
     blob["sha256"] = _sums(blob)
     _check(blob, str(out))
-    with atomic_file(out) as tmp:
-        torch.save(blob, tmp)
+    save_torch(blob, out)  # the same parts give the same bytes
 
 
 def _check_form(blob: Any, source: str) -> None:

@@ -4,11 +4,13 @@ Built from the config's ``encoder`` and ``captioner`` sections, the vocabulary s
 keyword -> vocabulary id mapping. Saved as ``{"state_dict", "meta"}`` with ``torch.save``; the
 metadata holds what rebuilds the model (architecture keys, vocabulary size, keyword count,
 variant) and the hash of the two config sections, so :func:`load_captioner` needs no config and
-refuses a checkpoint trained with another vocabulary.
+refuses a checkpoint trained with another vocabulary. The same content gives the same bytes
+(:func:`save_torch`), so a rerun that changes no weight changes no checkpoint's hash.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +107,33 @@ class Captioner(nn.Module):
         return self.decoder(encoder_out, tokens), encoder_out
 
 
+def save_torch(obj: Any, path: Path | str) -> None:
+    """``torch.save(obj)`` atomically, in bytes that depend only on ``obj``'s content.
+
+    Saved through a file object: given a file name, ``torch.save`` names the zip's records
+    after it (here the random temporary name). And pickled from a canonical copy: pickle
+    writes an object met twice as a reference, so equal values made differently (a resumed
+    stage's history, read back from its state, beside new records) would differ in bytes.
+    """
+    with atomic_file(path) as tmp, tmp.open("wb") as f:
+        torch.save(_canonical(obj), f)
+
+
+def _canonical(value: Any) -> Any:
+    """Plain dicts, lists and tuples copied, strings interned: equal content, equal pickle."""
+    kind = type(value)
+    if kind is dict:
+        return {_canonical(k): _canonical(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return kind(_canonical(v) for v in value)
+    if kind is str:
+        return sys.intern(value)
+    return value  # tensors, numbers, state dicts (OrderedDict with their version metadata)
+
+
 def save_checkpoint(path: Path | str, state_dict: dict[str, Tensor], meta: dict[str, Any]) -> None:
     """``torch.save({"state_dict", "meta"})`` atomically; meta holds only plain values."""
-    with atomic_file(path) as tmp:
-        torch.save({"state_dict": state_dict, "meta": meta}, tmp)
+    save_torch({"state_dict": state_dict, "meta": meta}, path)
 
 
 def load_torch_file(path: Path | str, what: str, error: type[MaacError] = MaacError,

@@ -10,8 +10,12 @@ Files in the stage's folder:
   history, identity: see :mod:`maac.training.state`). A rerun of a killed stage resumes from
   it, and ends with exactly the weights of an uninterrupted run (CPU, same threads).
 - ``best.pt``: the recipe's checkpoint at its best validation epoch.
-- ``metrics.json``: per-epoch history, best epoch and value, timings; then ``state.pt`` is
-  renamed ``last.pt``, so a state file exists only while a stage is unfinished.
+- ``metrics.json``: per-epoch history, best epoch and value, timings, the MLflow run id; then
+  ``state.pt`` is rewritten as ``last.pt`` without the timings and the run id, so a state file
+  exists only while a stage is unfinished.
+Timings and run ids are in ``metrics.json`` only: ``best.pt`` and ``last.pt`` hold nothing
+that varies between two runs of the same config and seed, so they are equal byte for byte
+(and a rerun that changes no weight gives DVC the same hash).
 A NaN or infinite loss or gradient stops the stage with its epoch and batch; the last good
 ``state.pt`` stays.
 """
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -38,6 +41,7 @@ from maac.models.captioner import save_checkpoint
 from maac.training.state import load_state, rng_state, save_state, set_rng_state
 
 STATE, LAST, BEST, METRICS = "state.pt", "last.pt", "best.pt", "metrics.json"
+TIMINGS = ("samples_per_s", "train_seconds")  # per-epoch keys that vary from run to run
 
 
 class TrainingError(MaacError):
@@ -129,8 +133,9 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"epoch": 0, "value": -math.inf}
     start, run_id = 0, None
+    saved: dict[str, Any] | None = None  # the training state last written (or resumed)
     if state_path.is_file():
-        blob = load_state(state_path, cfg.identity)
+        saved = blob = load_state(state_path, cfg.identity)
         training = blob["training"]
         recipe.model.load_state_dict(blob["state_dict"])
         optimizer.load_state_dict(training["optimizer"])
@@ -156,11 +161,12 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
                 best = {"epoch": epoch + 1, "value": record[cfg.metric]}
                 _save_best(recipe, out / BEST, record, cfg)
             state_dict, meta = recipe.checkpoint()
-            save_state(state_path, state_dict, meta, {
+            saved = {"state_dict": state_dict, "meta": meta, "training": {
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "rng": rng_state(), "epoch": epoch + 1, "history": history, "best": best,
                 "identity": cfg.identity, "run_id": run_id,
-            })
+            }}
+            save_state(state_path, saved["state_dict"], saved["meta"], saved["training"])
             tracker.log_epoch(record, epoch + 1)
             shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items()
                               if k != "epoch" and isinstance(v, float))
@@ -168,8 +174,10 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
         summary = {**_summary(cfg, history, best), "run_id": run_id}  # the stage's MLflow run
         with atomic_file(out / METRICS) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        if state_path.is_file():
-            os.replace(state_path, out / LAST)
+        if saved is not None:
+            save_state(out / LAST, saved["state_dict"], saved["meta"],
+                       _reproducible(saved["training"]))
+            state_path.unlink(missing_ok=True)
         else:  # epochs == 0: the input model is also the last one
             state_dict, meta = recipe.checkpoint()
             save_checkpoint(out / LAST, state_dict, meta)
@@ -224,10 +232,20 @@ def _stop(cfg: LoopConfig, epoch: int, batch: int, batches: int, what: str) -> N
     )
 
 
+def _without_timings(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in TIMINGS}
+
+
+def _reproducible(training: dict[str, Any]) -> dict[str, Any]:
+    """A finished stage's training state for ``last.pt``: no timings, no MLflow run id."""
+    return {**{k: v for k, v in training.items() if k != "run_id"},
+            "history": [_without_timings(r) for r in training["history"]]}
+
+
 def _save_best(recipe: Recipe, path: Path, record: dict[str, Any], cfg: LoopConfig) -> None:
     state_dict, meta = recipe.checkpoint()
-    meta = {**meta, "stage": cfg.stage, "epoch": record["epoch"],
-            "validation": {k: v for k, v in record.items() if isinstance(v, float | int)}}
+    meta = {**meta, "stage": cfg.stage, "epoch": record["epoch"], "validation": {
+        k: v for k, v in _without_timings(record).items() if isinstance(v, float | int)}}
     save_checkpoint(path, state_dict, meta)
 
 

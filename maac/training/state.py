@@ -6,6 +6,8 @@ checkpoint, so :func:`maac.models.captioner.read_checkpoint` reads it) and ``tra
 optimizer, the scheduler, the RNG states of python, numpy and torch (as lists and tensors), the
 number of finished epochs, the per-epoch history, the best epoch so far, the MLflow run id and
 the stage's identity (stage name, config hash, vocabulary / keyword / input checkpoint hashes).
+``last.pt`` drops the history's timings and the run id (``metrics.json`` keeps them), so that
+two runs of the same config and seed write the same bytes.
 A state whose identity differs from the stage's is refused: it was made with another config,
 vocabulary or input model, and mixing the two would train neither.
 """
@@ -20,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from maac.atomic import atomic_file
 from maac.errors import MaacError
+from maac.models.captioner import save_torch
 
 STATE_FORMAT = "maac-training-state/1"
 
@@ -75,9 +77,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_state(path: Path | str, state_dict: dict, meta: dict[str, Any],
                training: dict[str, Any]) -> None:
     """Write the training state atomically."""
-    with atomic_file(path) as tmp:
-        torch.save({"state_dict": state_dict, "meta": meta,
-                    "training": {"format": STATE_FORMAT, **training}}, tmp)
+    save_torch({"state_dict": state_dict, "meta": meta,
+                "training": {"format": STATE_FORMAT, **training}}, path)
 
 
 def load_state(path: Path | str, identity: dict[str, str]) -> dict[str, Any]:
