@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from maac.errors import MaacError
+from maac.errors import MaacError, os_error_line
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -215,10 +215,5 @@ def command_output_dir(path: Path | str, command: str) -> Iterator[Path]:
 def write_error(err: OSError, path: Path | str | None = None) -> MaacError:
     """One line for an OSError met while writing ``path`` (disk full, read-only, no access)."""
     where = err.filename if path is None and err.filename else path
-    if err.errno in DISK_FULL:
-        return MaacError(f"disk full writing {where}; free some space and rerun")
-    if err.errno == errno.EROFS:
-        return MaacError(f"cannot write {where}: read-only file system; give a writable path")
-    if err.errno in (errno.EACCES, errno.EPERM):
-        return MaacError(f"cannot write {where}: permission denied; give a path you can write")
-    return MaacError(f"cannot write {where}: {err.strerror or err}; check the path and run again")
+    return MaacError(os_error_line(err, where)
+                     or f"cannot write {where}: {err.strerror or err}; check the path and rerun")

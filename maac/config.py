@@ -132,10 +132,11 @@ def _relations(config: Mapping[str, Any]) -> str | None:
 
     Sections a partial config (``validate_config(only=...)``) lacks are not checked."""
     audio = config.get("audio")
-    return (_audio_relations(audio) if audio else None) or _keyword_relations(config)
+    return (audio_problem(audio) if audio else None) or _keyword_relations(config)
 
 
-def _audio_relations(audio: Mapping[str, Any]) -> str | None:
+def audio_problem(audio: Mapping[str, Any]) -> str | None:
+    """What makes the front-end settings ``audio`` unusable (empty or cropped bands), or None."""
     nyquist = audio["sample_rate"] / 2
     if audio["f_min"] >= audio["f_max"]:
         return (f"key 'audio.f_min': {audio['f_min']} is not below audio.f_max "

@@ -31,17 +31,18 @@ def _chain(err: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _os_line(err: OSError, name: str | None) -> str | None:
+def os_error_line(err: OSError, name: object | None) -> str | None:
+    """The line for a full disk or a refused write of ``name``; None for other OS errors."""
     code = err.errno
     if code is None and "No space left on device" in str(err):  # h5py keeps only the text
         code = errno.ENOSPC
     where = f" writing {name}" if name else ""
     if code == errno.ENOSPC:
-        return f"disk full{where}; free some space, then rerun"
+        return f"disk full{where}; free some space and rerun"
     if code == errno.EDQUOT:
-        return f"disk quota exceeded{where}; free some space, then rerun"
+        return f"disk quota exceeded{where}; free some space and rerun"
     if code == errno.EROFS:
-        return f"cannot write {name or 'the output'}: the file system is read-only"
+        return f"cannot write {name or 'the output'}: read-only file system; give a writable path"
     if code in (errno.EACCES, errno.EPERM):
         return (f"{name or 'a file'}: permission denied; check the permissions of the file "
                 "and its folder")
@@ -88,7 +89,7 @@ def fault_line(err: BaseException) -> tuple[int, str]:
         if isinstance(e, OSError):
             name = (str(e.filename) if e.filename else names[0] if names else
                     _open_file_name(e.__traceback__))
-            line = _os_line(e, name)
+            line = os_error_line(e, name)
             if line:
                 return EXIT_ERROR, f"maac: error: {line}"
         if isinstance(e, UnicodeDecodeError):

@@ -85,7 +85,7 @@ def test_a_captions_file_that_is_not_utf8_is_named(tmp_path: Path, which: str) -
     before = tree_digest(tmp_path)
     out = tmp_path / "metrics.json"
     outcome = run_maac(["evaluate", str(preds), str(refs), "--out", str(out)], tmp_path)
-    assert_one_line_error(outcome, str(bad), "not UTF-8", "0xe9", "save it as UTF-8")
+    assert_one_line_error(outcome, str(bad), "not UTF-8", "0xe9", "as UTF-8")
     assert tree_digest(tmp_path) == before
 
 
@@ -106,6 +106,7 @@ def _with_failing_handler(body: str) -> list[str]:
 
 def _run(cmd: list[str], tmp_path: Path, debug: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "MAAC_DEBUG"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if debug is not None:
         env["MAAC_DEBUG"] = debug
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -148,7 +149,7 @@ def test_a_full_disk_anywhere_is_one_line_naming_the_file(tmp_path: Path) -> Non
                  "metrics-setup"], tmp_path)
     assert full.returncode == 1, full.stderr
     assert full.stderr.splitlines() == [
-        "maac: error: disk full writing /dev/full; free some space, then rerun"]
+        "maac: error: disk full writing /dev/full; free some space and rerun"]
 
 
 def test_fault_line_on_real_os_errors(tmp_path: Path) -> None:
@@ -157,7 +158,7 @@ def test_fault_line_on_real_os_errors(tmp_path: Path) -> None:
     with pytest.raises(OSError) as full, open("/dev/full", "w") as f:  # noqa: PTH123
         f.write("x")
     assert fault_line(full.value) == (
-        1, "maac: error: disk full writing /dev/full; free some space, then rerun")
+        1, "maac: error: disk full writing /dev/full; free some space and rerun")
     locked = _read_only_folder(tmp_path)
     with pytest.raises(PermissionError) as denied:
         (locked / "out.json").write_text("{}")

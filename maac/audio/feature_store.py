@@ -26,7 +26,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from maac.atomic import atomic_file
+from maac.atomic import atomic_file, write_error
 from maac.data.manifest import Clip
 from maac.errors import MaacError
 
@@ -162,12 +162,6 @@ def _disk_full(err: BaseException) -> bool:
         f"errno = {code}," in str(err) for code in (errno.ENOSPC, errno.EDQUOT))
 
 
-def write_error(err: OSError, out: Path) -> MaacError:
-    """One line for a failed write of ``out``: the OS's reason."""
-    reason = os.strerror(err.errno) if err.errno else str(err).splitlines()[0]
-    return FeatureStoreError(f"cannot write {out}: {reason}; check the folder and rerun")
-
-
 def _fill(h5: h5py.File, extractor: ParallelLogMel, clips: Sequence[Clip], audio_cfg: dict,
           manifest_sha256: str, batch: int, out: Path, progress: bool) -> int:
     """Compute and write every clip's features and the index into an open HDF5 file."""
@@ -234,10 +228,10 @@ def write_features(
                               progress)
                 h5.close()
             except BaseException as err:
-                if _disk_full(err):
+                if _disk_full(err):  # before atomic_file turns it into a plain MaacError
                     _UNCLOSABLE.append(h5)  # HDF5 would crash closing or collecting it
-                else:
-                    _discard(h5)
+                    raise DiskFullError(disk_full(out)) from err
+                _discard(h5)
                 raise
     except MaacError:
         raise

@@ -18,6 +18,7 @@ import torch
 import torchaudio
 
 from maac.audio.resample import Resampler
+from maac.config import audio_problem
 from maac.errors import MaacError
 
 CHUNK_FRAMES = 256  # 256 x 1024 float32 samples: 1 MiB, one core's L2 cache
@@ -31,19 +32,16 @@ class AudioReadError(MaacError):
 def mel_filterbank(audio_cfg: dict[str, Any]) -> np.ndarray:
     """The (n_fft // 2 + 1, n_mels) slaney mel filter bank: PANNs' ``melW``.
 
-    Its bands must lie in 0 <= f_min < f_max <= sample_rate / 2: outside, every band is empty
-    and every feature would be silence (-100 dB).
+    Settings whose bands would be empty (f_min >= f_max, f_max above Nyquist, too many bands
+    for the FFT) are refused: every feature would be silence (-100 dB).
     """
-    f_min, f_max = float(audio_cfg["f_min"]), float(audio_cfg["f_max"])
-    nyquist = audio_cfg["sample_rate"] / 2
-    if not 0 <= f_min < f_max <= nyquist:
-        raise MaacError(f"audio.f_min {f_min:g} Hz and audio.f_max {f_max:g} Hz: need "
-                        f"0 <= f_min < f_max <= sample_rate / 2 ({nyquist:g} Hz); fix the audio "
-                        "settings")
+    problem = audio_problem(audio_cfg)
+    if problem:
+        raise MaacError(f"{problem}; fix the audio settings")
     fb = torchaudio.functional.melscale_fbanks(
         n_freqs=audio_cfg["n_fft"] // 2 + 1,
-        f_min=f_min,
-        f_max=f_max,
+        f_min=float(audio_cfg["f_min"]),
+        f_max=float(audio_cfg["f_max"]),
         n_mels=audio_cfg["n_mels"],
         sample_rate=audio_cfg["sample_rate"],
         norm="slaney",
