@@ -26,11 +26,8 @@ NOT_COMPARED = ("mlruns/*", "*/mlruns/*", "*.log", "logs/*", "*/logs/*", ".snake
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _files(root: Path, trees: list[str]) -> dict[str, Path]:
