@@ -140,13 +140,16 @@ def load_sbert(models: MetricModels) -> Any:
     try:
         return SentenceTransformer(str(models.sbert_dir), device="cpu").eval()
     except (OSError, ValueError, KeyError, RuntimeError) as err:
+        detail = (str(err).splitlines() or [""])[0][:200]
         raise MaacError(f"{models.sbert_dir}: not a loadable sentence-transformers model "
-                        f"({type(err).__name__}: {err}); remove it and {SETUP}") from err
+                        f"({type(err).__name__}: {detail}); remove it and {SETUP}") from err
 
 
 def load_echecker(models: MetricModels) -> tuple[Any, Any]:
     """aac-metrics' fluency checker (its BERTFlatClassifier, weights from the checkpoint) and
     its tokenizer, both from local files only."""
+    import pickle
+
     import torch
     from aac_metrics.functional.fer import BERTFlatClassifier
     from torch import nn
@@ -165,16 +168,19 @@ def load_echecker(models: MetricModels) -> tuple[Any, Any]:
             self.clf = nn.Linear(config.hidden_size, num_classes)
 
     try:
-        states = torch.load(models.echecker, map_location="cpu", weights_only=False)
+        states = torch.load(models.echecker, map_location="cpu", weights_only=True)
         state_dict = dict(states["state_dict"])
         state_dict.pop("encoder.embeddings.position_ids", None)  # a buffer in old transformers
         checker = LocalChecker(models.encoder_dir, str(states["model_type"]),
                                int(states["num_classes"]))
         checker.load_state_dict(state_dict)
         tokenizer = AutoTokenizer.from_pretrained(str(models.encoder_dir))
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as err:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, EOFError,
+            pickle.UnpicklingError) as err:
+        detail = ("not a readable torch checkpoint" if isinstance(err, pickle.UnpicklingError)
+                  else (str(err).splitlines() or [""])[0][:200])
         raise MaacError(f"{models.echecker} with {models.encoder_dir}: not a loadable fluency "
-                        f"checker ({type(err).__name__}: {err}); remove them and {SETUP}"
+                        f"checker ({type(err).__name__}: {detail}); remove them and {SETUP}"
                         ) from err
     checker.eval()
     for p in checker.parameters():
