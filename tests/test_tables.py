@@ -17,11 +17,15 @@ from maac.cli.main import main
 from tests.conftest import REPO, load_yaml
 
 NA = "SPICE needs Stanford CoreNLP 3.6.0: run maac metrics-setup online"
+MODELS_NA = "FENSE, SBERT-sim, FER and SPIDEr-FL need their models: run maac metrics-setup online"
 CLIPS = [f"clip {i:02d}.wav" for i in range(30)]
 
 
-def _write(run: str, variant: str, seed: int, stage: str, cider: np.ndarray) -> None:
-    """A metrics JSON and a per-clip table whose CIDEr-D scores are ``cider``."""
+def _write(run: str, variant: str, seed: int, stage: str, cider: np.ndarray,
+           fense: np.ndarray | None = None, fingerprint: str = "f00d") -> None:
+    """A metrics JSON and a per-clip table whose CIDEr-D scores are ``cider`` (and FENSE's,
+    SBERT-sim's and FER's ``fense``, ``fense + 0.1``, 0 when given; else their models are
+    missing)."""
     rows = []
     for i, name in enumerate(CLIPS):
         rows.append({"file_name": name, "bleu_1": 0.5, "bleu_2": 0.3, "bleu_3": 0.2,
@@ -32,7 +36,19 @@ def _write(run: str, variant: str, seed: int, stage: str, cider: np.ndarray) -> 
                      "bleu_correct_4": i % 2})  # BLEU-1 0.5 on every clip
     metrics = {"bleu_1": 0.5, "bleu_2": 0.3, "bleu_3": 0.2, "bleu_4": 0.1, "meteor": 0.15,
                "rouge_l": 0.35, "cider_d": float(np.mean(cider)), "spice": None,
-               "spider": None, "unavailable": {"spice": NA, "spider": NA}}
+               "spider": None, "spider_fl": None, "fense": None, "sbert_sim": None,
+               "fer": None, "vocab": 40.0 + seed,
+               "unavailable": {"spice": NA, "spider": NA, "spider_fl": NA, "fense": MODELS_NA,
+                               "sbert_sim": MODELS_NA, "fer": MODELS_NA},
+               "provenance": {"aac_metrics": "0.6.0", "fingerprint": fingerprint}}
+    if fense is not None:
+        for i, row in enumerate(rows):
+            row.update({"fense": float(fense[i]), "sbert_sim": float(fense[i]) + 0.1,
+                        "fer": 0.0})
+        metrics.update({"fense": float(np.mean(fense)), "sbert_sim": float(np.mean(fense)) + 0.1,
+                        "fer": 0.0})
+        for key in ("fense", "sbert_sim", "fer"):
+            del metrics["unavailable"][key]
     path = paths.metrics_json(run, variant, seed, stage, "evaluation")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics))
@@ -67,9 +83,15 @@ def test_tables_on_a_synthetic_dataset(tmp_path: Path, monkeypatch, capsys) -> N
     printed = capsys.readouterr().out
     t1 = Path("results/demo/table1.md").read_text()
     row = next(line for line in t1.splitlines() if "cross-entropy" in line)
-    cells = [c.strip() for c in row.split("|")[2:9]]
+    cells = [c.strip() for c in row.split("|")[2:14]]
     assert cells[0] == "50.0 [50.0, 50.0]"  # constant per-clip BLEU counts: zero width
-    assert cells[4].count("[") == 1 and f"n/a ({NA})" in cells[5]
+    assert cells[4].count("[") == 1
+    # n/a cells: one short mark each, every reason stated once under the table
+    assert cells[5:11] == ["n/a¹", "n/a¹", "n/a¹", "n/a²", "n/a²", "n/a²"]
+    assert cells[11] == "41.5"  # Vocab: mean over the seeds' counts (41, 42), no interval
+    assert t1.count(NA) == 1 and t1.count(MODELS_NA) == 1
+    assert f"¹ n/a: {NA}" in t1 and f"² n/a: {MODELS_NA}" in t1
+    assert "| MAAC: RL vs CE | Vocab |" not in t1  # a count: not compared
     assert "paper" not in t1.split("\n\n")[0]  # the paper's rows are not shown ...
     assert "not comparable" in t1  # ... and one line says why
     assert "| MAAC: RL vs CE | CIDEr-D | +30.0 [+30.0, +30.0] |" in t1
@@ -80,7 +102,9 @@ def test_tables_on_a_synthetic_dataset(tmp_path: Path, monkeypatch, capsys) -> N
     assert "no significant difference (p = " in t2
     assert t1 in printed and t2 in printed
     rows = list(csv.DictReader(Path("results/demo/table1.csv").read_text().splitlines()))
-    assert {"cider_d", "cider_d_low", "cider_d_high", "seeds", "clips"} <= set(rows[0])
+    assert {"cider_d", "cider_d_low", "cider_d_high", "seeds", "clips", "fense", "sbert_sim",
+            "fer", "spider_fl", "vocab"} <= set(rows[0])
+    assert rows[0]["vocab"] == "41.5000" and rows[0]["fense"] == f"n/a ({MODELS_NA})"
     assert rows[0]["seeds"] == "2" and rows[0]["clips"] == "30"
     assert float(rows[0]["cider_d_low"]) < float(rows[0]["cider_d"]) < float(
         rows[0]["cider_d_high"])
@@ -90,6 +114,10 @@ def test_tables_on_a_synthetic_dataset(tmp_path: Path, monkeypatch, capsys) -> N
     summary = json.loads(Path("results/demo/intervals.json").read_text())
     assert summary["settings"]["resamples"] == 2000 and summary["settings"]["seeds"] == 2
     assert summary["table1"]["comparisons"]["maac_rl_vs_ce"]["cider_d"]["p_holm"] < 0.01
+    ce = summary["table1"]["cells"]["maac_both_shared_semantic_module_cross_entropy"]
+    assert ce["vocab"] == {"value": 41.5} and "fense" not in ce
+    own = Path("results/demo/table1_comparisons.md").read_text()
+    assert own.count(NA) == 1 and "| SPICE | | | | n/a¹ |" in own
     assert not [p for p in os.listdir("results/demo") if p.endswith(".tmp")]
     # the same inputs give byte-identical tables (seeded resamples)
     first = {p: Path(p).read_bytes() for p in Path("results/demo").glob("*.*")}
@@ -110,6 +138,31 @@ def test_tables_on_clotho_mark_the_paper_against_our_interval(tmp_path: Path,
     summary = json.loads(Path("results/demo/intervals.json").read_text())
     ce = summary["table1"]["cells"]["maac_both_shared_semantic_module_cross_entropy"]
     assert ce["cider_d"]["paper"] == 41.9
+
+
+def test_dcase2024_columns_get_intervals_and_comparisons_when_computed(
+        tmp_path: Path, monkeypatch) -> None:
+    """FENSE, SBERT-sim and FER with per-clip scores: intervals and paired tests like CIDEr-D;
+    evaluations computed differently (other provenance) are not compared."""
+    _setup(tmp_path, monkeypatch, "synth")
+    rng = np.random.default_rng(1)
+    fense = rng.random(len(CLIPS)) * 0.5
+    for seed in (1, 2):
+        _write("demo", "maac", seed, "ce", rng.random(30), fense)
+        _write("demo", "maac", seed, "rl", rng.random(30), fense + 0.2)
+        _write("demo", "base", seed, "ce", rng.random(30), fense, fingerprint="other")
+    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) == 0
+    t1 = Path("results/demo/table1.md").read_text()
+    row = next(line for line in t1.splitlines() if "(RL)" in line)
+    cells = [c.strip() for c in row.split("|")[2:14]]
+    mean = 100 * (fense.mean() + 0.2)
+    assert cells[8].startswith(f"{mean:.1f} [") and cells[9].startswith(f"{mean + 10:.1f} [")
+    assert cells[10] == "0.0 [0.0, 0.0]" and cells[7] == "n/a¹"
+    assert MODELS_NA not in t1  # every model-backed metric but SPIDEr-FL was computed
+    assert "| MAAC: RL vs CE | FENSE | +20.0 [+20.0, +20.0] |" in t1
+    t2 = Path("results/demo/table2.md").read_text()
+    assert "| MAAC vs Base | FENSE | | | | n/a" in t2 and "provenance fingerprints differ" in t2
+    assert "| MAAC vs Base | CIDEr-D | | | | n/a" in t2  # nothing compared across provenance
 
 
 def test_tables_refuse_evaluations_on_other_clips(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -109,6 +109,10 @@ def _track_evaluation(args: argparse.Namespace, corpus: dict[str, Any],
     params = {"predictions": str(args.predictions), "references": str(args.references),
               "bootstrap": {"resamples": args.resamples, "seed": args.bootstrap_seed,
                             "level": bootstrap.LEVEL, "over": "clips"}}
+    provenance = corpus.get("provenance") or {}
+    if provenance:  # versions, settings and the sha256 of every jar and model file used
+        params["provenance"] = provenance
+        tags["maac.metrics_fingerprint"] = str(provenance.get("fingerprint"))
     tracker = MlflowTracker(args.run, name, params, tags)
     tracker.start(None)
     tracker.log_epoch(record, 0)
@@ -140,8 +144,9 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, ...")
     p.set_defaults(handler=_decode)
 
-    p = sub.add_parser("evaluate", help="BLEU, METEOR, ROUGE-L, CIDEr-D, SPICE, SPIDEr of "
-                                        "captions against a Clotho caption CSV (aac-metrics)")
+    p = sub.add_parser("evaluate", help="BLEU, METEOR, ROUGE-L, CIDEr-D, SPICE, SPIDEr and "
+                                        "DCASE 2024's SPIDEr-FL, FENSE, SBERT-sim, FER, Vocab "
+                                        "of captions against a Clotho caption CSV (aac-metrics)")
     p.add_argument("predictions", type=Path, help="CSV file_name,caption (maac decode)")
     p.add_argument("references", type=Path, help="Clotho CSV file_name,caption_1..caption_5")
     p.add_argument("--out", type=Path, help="metrics JSON to write")
@@ -159,8 +164,9 @@ def register(sub: Any, default_config: Path) -> None:
                    help="aac-metrics' cache root (default $AAC_METRICS_CACHE_PATH or ~/.cache)")
     p.set_defaults(handler=_evaluate)
 
-    p = sub.add_parser("metrics-setup", help="make aac-metrics' Java tools ready (idempotent); "
-                                             "say whether SPICE can run")
+    p = sub.add_parser("metrics-setup", help="make aac-metrics' Java tools and the DCASE-2024 "
+                                             "models ready (idempotent); say which metrics "
+                                             "can run")
     p.add_argument("--cache-path", type=Path, default=None,
                    help="aac-metrics' cache root (default $AAC_METRICS_CACHE_PATH or ~/.cache)")
     mode = p.add_mutually_exclusive_group()

@@ -3,7 +3,8 @@ gives under bootstrap resampling (:mod:`maac.stats.clip_metrics`).
 
 Which metric is resampled how (docs/statistics.md says why):
 - BLEU-1..4: recomputed from the per-clip n-gram counts and lengths on every resample (exact);
-- CIDEr-D, ROUGE-L, SPICE, SPIDEr: the mean of the per-clip scores (that is their corpus score;
+- CIDEr-D, ROUGE-L, SPICE, SPIDEr, SPIDEr-FL, FENSE, SBERT-sim, FER: the mean of the per-clip
+  scores (that is their corpus score;
   CIDEr-D's document frequencies stay those of the whole test set);
 - METEOR: its corpus score moved by the change of the per-clip mean (the Java tool pools
   statistics over the corpus; rerunning it thousands of times is not affordable).
@@ -22,13 +23,14 @@ from maac.evaluation.metrics import BLEU_STATS
 from maac.stats.clip_metrics import ClipMetric, CorpusBleu, PerClipMean
 
 BLEU = ("bleu_1", "bleu_2", "bleu_3", "bleu_4")
-MEAN = ("rouge_l", "cider_d", "spice", "spider")
+MEAN = ("rouge_l", "cider_d", "spice", "spider", "spider_fl", "fense", "sbert_sim", "fer")
 SHIFTED_MEAN = ("meteor",)
 METHOD = {
     **{key: "recomputed from per-clip n-gram counts" for key in BLEU},
     **{key: "mean of per-clip scores" for key in MEAN},
     "meteor": "corpus score moved by the resampled mean of per-clip scores",
 }
+RESAMPLED = (*BLEU, *SHIFTED_MEAN, *MEAN)  # Vocab, a corpus count, has no resampling rule
 
 
 def read_clip_scores(path: Path | str) -> list[dict[str, Any]]:
@@ -74,6 +76,6 @@ def clip_metric(key: str, corpus: dict[str, Any], rows: list[dict[str, Any]]) ->
 
 def clip_metrics(corpus: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, ClipMetric]:
     """Every available metric of one evaluation (unavailable ones left out)."""
-    keys = [*BLEU, *SHIFTED_MEAN, *MEAN]
+    keys = RESAMPLED
     return {key: clip_metric(key, corpus, rows) for key in keys
             if corpus.get(key) is not None}

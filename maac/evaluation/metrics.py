@@ -1,9 +1,12 @@
-"""Caption metrics with aac-metrics 0.6.0: BLEU-1..4, METEOR, ROUGE-L, CIDEr-D, SPICE, SPIDEr.
+"""Caption metrics with aac-metrics 0.6.0: BLEU-1..4, METEOR, ROUGE-L, CIDEr-D, SPICE, SPIDEr,
+and DCASE-2024's SPIDEr-FL, FENSE, SBERT-sim, FER and Vocab.
 
 Candidates and the original reference captions (not re-normalised) go to aac-metrics with its
 PTB tokenisation (``preprocess=True``), using the Java tools :mod:`maac.evaluation.java_setup`
-places and picks. When SPICE's jars are missing, SPICE and SPIDEr are ``None`` and
-``unavailable`` says why, in words that the tables print as "n/a (...)": never a silent 0.
+places and picks and the models :mod:`maac.evaluation.metric_models` finds. Vocab needs
+nothing. When SPICE's jars or a model are missing, the metrics that need them are ``None`` and
+``unavailable`` says why (the tables print a footnote mark and the reason once): never a silent
+0. ``provenance`` records the versions and the sha256 of every jar and model file used.
 """
 
 from __future__ import annotations
@@ -18,16 +21,21 @@ from typing import Any
 
 from maac.atomic import atomic_file
 from maac.errors import MaacError
-from maac.evaluation.java_setup import ensure_java_tools
+from maac.evaluation import metric_models as mm
+from maac.evaluation.footnotes import Footnotes
+from maac.evaluation.java_setup import REQUIRED, SPICE_DIR, SPICE_LIB, JavaTools, ensure_java_tools
+from maac.evaluation.provenance import file_sha256, fingerprint, provenance
 
 log = logging.getLogger(__name__)
 
 METRICS = {  # key in aac-metrics' output -> printed name
     "bleu_1": "BLEU-1", "bleu_2": "BLEU-2", "bleu_3": "BLEU-3", "bleu_4": "BLEU-4",
     "meteor": "METEOR", "rouge_l": "ROUGE-L", "cider_d": "CIDEr-D", "spice": "SPICE",
-    "spider": "SPIDEr",
+    "spider": "SPIDEr", "spider_fl": "SPIDEr-FL", "fense": "FENSE", "sbert_sim": "SBERT-sim",
+    "fer": "FER", "vocab": "Vocab",
 }
 SPICE_METRICS = ("spice", "spider")
+COUNTS = ("vocab",)  # not on the 0-1 scale: printed as they are
 _BASE = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l")
 
 
@@ -119,7 +127,7 @@ def score(
     names = sorted(references)
     candidates = [_one_line(predictions[name]) for name in names]
     mult_refs = [[_one_line(r) for r in references[name] if r.strip()] for name in names]
-    metrics = [*_BASE, "spider" if tools.spice_available else "cider_d"]
+    metrics = [*_BASE, "spider" if tools.spice_available else "cider_d", "vocab"]
 
     import aac_metrics  # slow import (msclap, transformers): only here
     from aac_metrics.utils.tokenization import preprocess_mono_sents
@@ -140,22 +148,92 @@ def score(
             f"aac-metrics failed ({type(err).__name__}: {err}); run `maac metrics-setup` "
             f"(cache {tools.cache_path}, Java {tools.java})"
         ) from err
+    models = mm.metric_models(tools.cache_path)
+    model_corpus, model_sents = _model_scores(cands, refs_tok, models, (corpus, sents)
+                                              if tools.spice_available else None)
+    corpus, sents = {**corpus, **model_corpus}, {**sents, **model_sents}
+    if "vocab.cands" in corpus:
+        corpus["vocab"] = corpus["vocab.cands"]
     result: dict[str, Any] = {key: None for key in METRICS}
     for key in METRICS:
         if key in corpus:
             result[key] = float(corpus[key])
-    result["unavailable"] = {}
+    unavailable = {}
     if not tools.spice_available:
-        result["unavailable"] = {key: tools.spice_reason for key in SPICE_METRICS}
+        unavailable = {key: tools.spice_reason for key in SPICE_METRICS}
+    unavailable.update(models.unavailable(tools.spice_reason))
+    result["unavailable"] = {key: unavailable[key] for key in METRICS if key in unavailable}
     missing = [k for k in METRICS if result[k] is None and k not in result["unavailable"]]
     if missing:
         raise MetricsError(f"aac-metrics returned no {', '.join(missing)}")
-    per_clip = {key: [float(v) for v in sents[key].tolist()] for key in METRICS if key in sents}
+    result["provenance"] = _provenance(tools, models)
+    per_clip = {key: [float(v) for v in sents[key].tolist()] for key in METRICS
+                if key in sents and key not in COUNTS}
     counts = _bleu_counts(cands, refs_tok)
     clips = [{"file_name": name, **{key: values[i] for key, values in per_clip.items()},
               **{f"bleu_{k}": v for k, v in counts[i].items()}}
              for i, name in enumerate(names)]
     return Scores(result, clips)
+
+
+def _model_scores(cands: list[str], refs: list[list[str]], models: mm.MetricModels,
+                  spider: tuple[dict, dict] | None) -> tuple[dict, dict]:
+    """SBERT-sim, FER, FENSE and SPIDEr-FL (given SPIDEr's outputs) with the models in place,
+    by aac-metrics' own functions; ({}, {}) when none is."""
+    if not (models.sbert_available or models.fluency_available):
+        return {}, {}
+    from aac_metrics.functional.fense import fense
+    from aac_metrics.functional.fer import fer
+    from aac_metrics.functional.sbert_sim import sbert_sim
+    from aac_metrics.functional.spider_fl import _spider_fl_from_outputs
+
+    corpus: dict[str, Any] = {}
+    sents: dict[str, Any] = {}
+    sbert = mm.load_sbert(models) if models.sbert_available else None
+    checker, tokenizer = mm.load_echecker(models) if models.fluency_available else (None, None)
+    try:
+        if sbert is not None and checker is not None:
+            outs = fense(cands, refs, sbert_model=sbert, echecker=checker,
+                         echecker_tokenizer=tokenizer, error_threshold=mm.ERROR_THRESHOLD,
+                         penalty=mm.FLUENCY_PENALTY, device="cpu")
+        elif sbert is not None:
+            outs = sbert_sim(cands, refs, sbert_model=sbert, device="cpu")
+        else:
+            outs = fer(cands, echecker=checker, echecker_tokenizer=tokenizer,
+                       error_threshold=mm.ERROR_THRESHOLD, device="cpu")
+        corpus.update(outs[0])
+        sents.update(outs[1])
+        if checker is not None and spider is not None:
+            fer_outs = ({"fer": outs[0]["fer"]}, {"fer": outs[1]["fer"]})
+            fl = _spider_fl_from_outputs(spider, fer_outs, mm.FLUENCY_PENALTY)
+            corpus["spider_fl"], sents["spider_fl"] = fl[0]["spider_fl"], fl[1]["spider_fl"]
+    except (OSError, RuntimeError, ValueError) as err:
+        raise MetricsError(f"aac-metrics' model-based metrics failed ({type(err).__name__}: "
+                           f"{err}); check the models under {models.root}") from err
+    keys = ("sbert_sim", "fer", "fense", "spider_fl")
+    return ({k: v for k, v in corpus.items() if k in keys},
+            {k: v for k, v in sents.items() if k in keys})
+
+
+def _provenance(tools: JavaTools, models: mm.MetricModels) -> dict[str, Any]:
+    """The provenance record of one evaluation, with its fingerprint."""
+    cache = tools.cache_path
+    jars = [cache / tool.target for tool in REQUIRED]
+    if tools.spice_available:
+        spice = cache / SPICE_DIR
+        jars += [spice / "spice-1.0.jar", *(spice / "lib" / name for name in SPICE_LIB)]
+    files = models.files()
+    settings: dict[str, Any] = {"tokenization": "PTB (aac-metrics preprocess)", "device": "cpu"}
+    if models.sbert_available:
+        settings["sbert_model"] = mm.SBERT_NAME
+    if models.fluency_available:
+        settings.update({"fluency_checker": mm.ECHECKER_NAME,
+                         "fluency_checker_is_aac_metrics_release":
+                             file_sha256(models.echecker) == mm.ECHECKER_SHA256,
+                         "error_threshold": mm.ERROR_THRESHOLD,
+                         "penalty": mm.FLUENCY_PENALTY})
+    record = provenance(cache, tools.java_version, jars, files, settings)
+    return {**record, "fingerprint": fingerprint(record)}
 
 
 def evaluate(
@@ -168,19 +246,25 @@ def evaluate(
     return score(predictions, references, cache_path=cache_path).corpus
 
 
+def format_value(key: str, value: float) -> str:
+    return f"{value:.0f}" if key in COUNTS else f"{value:.4f}"
+
+
 def format_table(result: dict[str, Any]) -> str:
-    """The metrics as a two-column text table; unavailable ones as 'n/a (reason)'."""
+    """The metrics as a two-column text table; unavailable ones as 'n/a' with a footnote mark,
+    each reason written once below."""
     width = max(len(name) for name in METRICS.values())
+    notes = Footnotes()
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 6}"]
     for key, name in METRICS.items():
         value = result.get(key)
         if value is None:
             reason = result.get("unavailable", {}).get(key, "not computed")
-            text = f"n/a ({reason})"
+            text = notes.na(reason)
         else:
-            text = f"{value:.4f}"
+            text = format_value(key, value)
         lines.append(f"{name:<{width}}  {text}")
-    return "\n".join(lines)
+    return "\n".join([*lines, *notes.lines()])
 
 
 def write_metrics(result: dict[str, Any], path: Path | str) -> None:

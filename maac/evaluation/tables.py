@@ -7,7 +7,10 @@ over the test clips and the seeds (:mod:`maac.stats.bootstrap`). Comparisons: RL
 table, paired by clip and seed, with Holm's correction over all comparisons of one table. The
 paper's values stand beside ours only on Clotho (each marked inside, above or below our
 interval); on another dataset one line says they are not comparable. A metric that could not
-be computed (SPICE without its Java jars) is written as "n/a (reason)", never as 0.
+be computed (SPICE without its Java jars, a DCASE-2024 metric without its model) is written as
+"n/a" with a footnote mark, its reason stated once below the table, never as 0. Vocab (distinct
+words of the captions) is a count with no per-clip decomposition: mean over seeds, no interval.
+Comparisons between evaluations whose metric provenance differs are not made.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any
 
 from maac.atomic import atomic_file
 from maac.errors import MaacError
-from maac.evaluation.clip_scores import METHOD, clip_metric
+from maac.evaluation.clip_scores import METHOD, RESAMPLED, clip_metric
+from maac.evaluation.footnotes import Footnotes
 from maac.evaluation.paper import TABLE1, TABLE2, VARIANT_NAMES
 from maac.stats import bootstrap
 from maac.stats.bootstrap import Interval, Resamples
@@ -29,7 +33,12 @@ from maac.stats.bootstrap import Interval, Resamples
 TABLE1_COLUMNS = [("bleu_1", "B1"), ("bleu_4", "B4"), ("rouge_l", "ROUGE-L"),
                   ("meteor", "METEOR"), ("cider_d", "CIDEr-D"), ("spice", "SPICE"),
                   ("spider", "SPIDEr")]
-TABLE2_COLUMNS = [("bleu_4", "B4"), ("cider_d", "CIDEr-D"), ("spider", "SPIDEr")]
+DCASE2024_COLUMNS = [("spider_fl", "SPIDEr-FL"), ("fense", "FENSE"), ("sbert_sim", "SBERT-sim"),
+                     ("fer", "FER"), ("vocab", "Vocab")]
+TABLE1_COLUMNS += DCASE2024_COLUMNS
+TABLE2_COLUMNS = [("bleu_4", "B4"), ("cider_d", "CIDEr-D"), ("spider", "SPIDEr"),
+                  *DCASE2024_COLUMNS]
+COUNTS = ("vocab",)  # shown as they are (not x100), without an interval
 STAGE_NAMES = {"ce": "cross-entropy", "rl": "CIDEr-D optimised (RL)"}
 SHORT_NAMES = {"base": "Base", "prev_words": "+ prev. words", "keywords": "+ keywords",
                "both_unshared": "+ both, unshared", "maac": "MAAC"}
@@ -87,25 +96,39 @@ def resampler(systems: list[list[Evaluation]], settings: Settings) -> Resampler:
     return Resampler(clips, settings)
 
 
+OLD_JSON_REASON = "not in the metrics JSON (an older maac evaluate): rerun maac evaluate"
+
+
 def _unavailable(system: list[Evaluation], key: str) -> str | None:
     for e in system:
-        if e.corpus.get(key) is None:
+        if key not in e.corpus:
+            return OLD_JSON_REASON
+        if e.corpus[key] is None:
             return e.corpus.get("unavailable", {}).get(key) or "not computed"
     return None
 
 
 @dataclass
 class Cell:
-    """A table cell: an interval (x100) or a text saying why there is none."""
+    """A table cell: an interval (x100), a count (mean over seeds), or a text saying why there
+    is none (``reason``: why it is n/a, for the footnote)."""
 
     interval: Interval | None = None
     text: str = ""
+    reason: str | None = None
+    value: float | None = None
 
     def __str__(self) -> str:
+        if self.value is not None:
+            return f"{self.value:.1f}" if self.value % 1 else f"{self.value:.0f}"
         if self.interval is None:
             return self.text
         i = self.interval
         return f"{100 * i.mean:.1f} [{100 * i.low:.1f}, {100 * i.high:.1f}]"
+
+    def markdown(self, notes: Footnotes) -> str:
+        """The cell, an n/a one as "n/a" with its footnote mark."""
+        return notes.na(self.reason) if self.reason is not None else str(self)
 
 
 def cell(system: list[Evaluation], key: str, sampler: Resampler) -> Cell:
@@ -113,7 +136,9 @@ def cell(system: list[Evaluation], key: str, sampler: Resampler) -> Cell:
         return Cell(text="not run")
     reason = _unavailable(system, key)
     if reason is not None:
-        return Cell(text=f"n/a ({reason})")
+        return Cell(text=f"n/a ({reason})", reason=reason)
+    if key in COUNTS:
+        return Cell(value=sum(float(e.corpus[key]) for e in system) / len(system))
     metrics = [clip_metric(key, e.corpus, e.clips) for e in system]
     return Cell(bootstrap.interval(metrics, sampler.draws(len(system)), sampler.settings.level))
 
@@ -150,8 +175,8 @@ def table1(results: dict[str, list[Evaluation]], sampler: Resampler, comparable:
         if not system:
             continue
         cells = {key: cell(system, key, sampler) for key, _ in TABLE1_COLUMNS}
-        paper = ({key: paper_mark(TABLE1[stage][key], cells[key]) for key, _ in TABLE1_COLUMNS}
-                 if comparable else {})
+        paper = ({key: paper_mark(TABLE1[stage][key], cells[key]) for key, _ in TABLE1_COLUMNS
+                  if key in TABLE1[stage]} if comparable else {})
         values = dict(TABLE1[stage]) if comparable else {}
         rows.append(Row(f"{VARIANT_NAMES[variant]}, {STAGE_NAMES[stage]}", cells, paper,
                         values, len(system), len(sampler.clips), _runs(system)))
@@ -168,7 +193,8 @@ def table2(results: dict[str, list[Evaluation]], sampler: Resampler,
         paper = {}
         if comparable:
             paper = {key: paper_mark(numbers[key], cells[key]) if numbers else
-                     "did not converge" for key, _ in TABLE2_COLUMNS}
+                     "did not converge" for key, _ in TABLE2_COLUMNS
+                     if key in next(n for n in TABLE2.values() if n)}
         values = dict(numbers) if comparable and numbers else {}
         rows.append(Row(f"{VARIANT_NAMES[variant]}, {STAGE_NAMES['ce']}", cells, paper, values,
                         len(system), len(sampler.clips) if system else 0, _runs(system)))
@@ -184,6 +210,17 @@ class Comparison:
     difference: bootstrap.Difference | None = None
     p_holm: float | None = None
     verdict: str = ""
+    reason: str | None = None  # why it was not tested (n/a), for the footnote
+
+
+PROVENANCE_REASON = ("the metrics were computed differently (provenance fingerprints differ): "
+                     "re-evaluate both with the same aac-metrics, Java, jars and models")
+
+
+def _provenance_differs(a: list[Evaluation], b: list[Evaluation]) -> bool:
+    prints = {e.corpus.get("provenance", {}).get("fingerprint") for e in [*a, *b]}
+    prints.discard(None)
+    return len(prints) > 1
 
 
 def _paired(a: list[Evaluation], b: list[Evaluation]) -> tuple[list, list]:
@@ -194,15 +231,18 @@ def _paired(a: list[Evaluation], b: list[Evaluation]) -> tuple[list, list]:
 
 def compare_all(pairs: list[tuple[str, list[Evaluation], list[Evaluation]]],
                 keys: list[str], sampler: Resampler) -> list[Comparison]:
-    """Every pair on every metric, then Holm's correction over those that could be tested."""
+    """Every pair on every resampled metric (Vocab, a count, is left out), then Holm's
+    correction over those that could be tested."""
     out = []
     for name, a, b in pairs:
         a, b = _paired(a, b)
-        for key in keys:
+        for key in (k for k in keys if k in RESAMPLED):
             comp = Comparison(name, key, len(a), len(sampler.clips))
             reason = (_unavailable(a, key) or _unavailable(b, key)) if a else "no common seed"
+            if reason is None and _provenance_differs(a, b):
+                reason = PROVENANCE_REASON
             if reason is not None:
-                comp.verdict = f"n/a ({reason})"
+                comp.verdict, comp.reason = f"n/a ({reason})", reason
             else:
                 comp.difference = bootstrap.compare(
                     [clip_metric(key, e.corpus, e.clips) for e in a],
@@ -240,9 +280,13 @@ def notes(sampler: Resampler, seeds: int, comparable: bool, dataset: str,
     lines = [
         f"Cells: mean over seeds of the corpus score x100 [{100 * s.level:.0f}% bootstrap "
         f"interval over {over}; {s.resamples} resamples, seed {s.seed}].",
-        "Resampling: BLEU " + METHOD["bleu_4"] + "; CIDEr-D, ROUGE-L, SPICE, SPIDEr: "
-        + METHOD["cider_d"] + "; METEOR: " + METHOD["meteor"] + " (the Java tool is not "
-        "rerun per resample).",
+        "Resampling: BLEU " + METHOD["bleu_4"] + "; CIDEr-D, ROUGE-L, SPICE, SPIDEr, SPIDEr-FL, "
+        "FENSE, SBERT-sim, FER: " + METHOD["cider_d"] + "; METEOR: " + METHOD["meteor"]
+        + " (the Java tool is not rerun per resample).",
+        "DCASE 2024: FER is the share of captions the fluency checker flags (lower is better); "
+        "FENSE and SPIDEr-FL are SBERT-sim and SPIDEr with flagged captions penalised; Vocab is "
+        "the number of distinct words of the captions, mean over seeds, without an interval "
+        "(not a mean of per-clip scores) and not compared.",
         f"Comparisons: paired bootstrap (same resamples of clips and seeds), two-sided p, "
         f"Holm-corrected over the table's {tests} tests; a verdict is `better` or `worse` "
         f"when the corrected p < {s.alpha}.",
@@ -255,36 +299,52 @@ def notes(sampler: Resampler, seeds: int, comparable: bool, dataset: str,
 
 def to_markdown(rows: list[Row], columns: list[tuple[str, str]], lines: list[str],
                 comparisons: list[Comparison]) -> str:
+    """The table, its notes and comparisons; n/a cells carry a footnote mark, each reason is
+    stated once at the end."""
+    notes = Footnotes()
     with_paper = any(row.paper for row in rows)
-    heads = [label for _, label in columns]
-    if with_paper:
-        heads = [h for _, label in columns for h in (label, f"{label} (paper)")]
+    heads = []
+    for key, label in columns:
+        heads.append(label)
+        if with_paper and any(key in row.paper for row in rows):
+            heads.append(f"{label} (paper)")
     out = ["| model | " + " | ".join(heads) + " | seeds | clips | MLflow runs |",
            "|---|" + "---:|" * len(heads) + "---:|---:|---|"]
     for row in rows:
         cells = []
         for key, _ in columns:
-            cells.append(str(row.cells[key]))
-            if with_paper:
+            cells.append(row.cells[key].markdown(notes))
+            if with_paper and any(key in r.paper for r in rows):
                 cells.append(row.paper.get(key, ""))
         out.append(f"| {row.model} | {' | '.join(cells)} | {row.seeds} | {row.clips} | "
                    f"{row.runs} |")
-    out += ["", *lines, "", comparisons_markdown(comparisons, dict(columns))]
-    return "\n".join(out)
+    out += ["", *lines, "", comparisons_markdown(comparisons, dict(columns), notes,
+                                                  with_notes=False)]
+    return "\n".join(out) + footnotes_markdown(notes)
 
 
-def comparisons_markdown(comparisons: list[Comparison], labels: dict[str, str]) -> str:
+def footnotes_markdown(notes: Footnotes) -> str:
+    """Each footnote as its own paragraph ("" without any)."""
+    return "".join(f"\n{line}\n" for line in notes.lines() if line)
+
+
+def comparisons_markdown(comparisons: list[Comparison], labels: dict[str, str],
+                         notes: Footnotes | None = None, with_notes: bool = True) -> str:
+    """The comparisons table; ``notes`` shared with a table above, whose end states them
+    (``with_notes`` False), or its own, stated below."""
+    notes = notes if notes is not None else Footnotes()
     out = ["| comparison | metric | difference x100 [95% CI] | p | p (Holm) | verdict | seeds |",
            "|---|---|---:|---:|---:|---|---:|"]
     for c in comparisons:
         if c.difference is None:
-            out.append(f"| {c.name} | {labels[c.key]} | | | | {c.verdict} | {c.seeds} |")
+            verdict = notes.na(c.reason) if c.reason is not None else c.verdict
+            out.append(f"| {c.name} | {labels[c.key]} | | | | {verdict} | {c.seeds} |")
             continue
         d = c.difference
         out.append(f"| {c.name} | {labels[c.key]} | {100 * d.difference:+.1f} "
                    f"[{100 * d.low:+.1f}, {100 * d.high:+.1f}] | {bootstrap.format_p(d.p)} | "
                    f"{bootstrap.format_p(c.p_holm or 1.0)} | {c.verdict} | {c.seeds} |")
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n" + (footnotes_markdown(notes) if with_notes else "")
 
 
 def _number(value: float | None) -> str:
@@ -306,8 +366,11 @@ def to_csv(rows: list[Row], columns: list[tuple[str, str]]) -> str:
         for key, _ in columns:
             c = row.cells[key]
             i = c.interval
-            values += ([_number(i.mean), _number(i.low), _number(i.high)] if i else
-                       [c.text, "", ""])
+            if c.value is not None:
+                values += [f"{c.value:.4f}", "", ""]
+            else:
+                values += ([_number(i.mean), _number(i.low), _number(i.high)] if i else
+                           [c.text, "", ""])
             if with_paper:
                 values.append(row.paper.get(key, ""))
         writer.writerow([row.model, *values, row.seeds, row.clips, row.runs])
@@ -342,6 +405,8 @@ def summary(rows: list[Row], comparisons: list[Comparison]) -> dict[str, Any]:
                        "high": 100 * c.interval.high,
                        **({"paper": row.paper_values[key]} if key in row.paper_values else {})}
                  for key, c in row.cells.items() if c.interval}
+        entry.update({key: {"value": c.value} for key, c in row.cells.items()
+                      if c.value is not None})
         if entry:
             cells[slug(row.model)] = {"label": row.model, "seeds": row.seeds, **entry}
     tests: dict[str, dict[str, Any]] = {}

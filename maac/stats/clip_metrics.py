@@ -6,7 +6,8 @@ resample ``b`` (each row sums to the number of clips). Two kinds of corpus metri
 - ``CorpusBleu``: BLEU-n pools n-gram counts and lengths over the corpus (Papineni et al.
   2002, coco-caption's "closest" reference length), so it is recomputed from per-clip counts on
   every resample; the unweighted value equals aac-metrics' corpus BLEU exactly.
-- ``PerClipMean``: CIDEr-D, ROUGE-L, SPICE and SPIDEr are the mean of their per-clip scores
+- ``PerClipMean``: CIDEr-D, ROUGE-L, SPICE, SPIDEr and DCASE 2024's SPIDEr-FL, FENSE,
+  SBERT-sim and FER are the mean of their per-clip scores
   (CIDEr-D with the document frequencies of the whole test set's references, held fixed);
   METEOR's corpus score pools statistics inside the Java tool, so its resamples move the corpus
   value by the change of the per-clip mean (an approximation: docs/statistics.md).
