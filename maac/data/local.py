@@ -123,20 +123,18 @@ def check_local(dataset: LocalDataset, official: bool,
     for split in dataset.splits:
         csv, audio, meta = (dataset.captions_csv(split), dataset.audio_dir(split),
                             dataset.metadata_csv(split))
-        entry: dict[str, Any] = {
-            "captions": csv.as_posix(), "clips": len(caption_rows(csv)),
-            "audio_dir": audio.as_posix(),
-            "wav_files": sum(1 for p in audio.iterdir() if p.is_file()
-                             and p.suffix.lower() == ".wav"),
-            "metadata": meta.as_posix() if meta else None,
-        }
-        for key, path in (("captions", csv), ("metadata", meta)):
-            if path is None:
+        entry: dict[str, Any] = {"captions": csv.as_posix(), "audio_dir": audio.as_posix(),
+                                 "metadata": meta.as_posix() if meta else None}
+        for key, path in (("captions", csv), ("metadata", meta)):  # the sums first: a changed
+            if path is None:                                        # official file says so
                 continue
             digest = md5sum(path)
             entry[f"{key}_md5"] = digest
             if official:
                 entry[f"{key}_md5_checked"] = _check_md5(path, digest, zenodo_files)
+        entry["clips"] = len(caption_rows(csv))
+        entry["wav_files"] = sum(1 for p in audio.iterdir()
+                                 if p.is_file() and p.suffix.lower() == ".wav")
         report["splits"][split] = entry
     return report
 
