@@ -82,7 +82,8 @@ def _pairs(items: list[str] | None, flag: str) -> dict[str, str]:
 def _local_check(args: argparse.Namespace) -> None:
     from maac.data.local import check_local, find_local, write_check
 
-    md5s = {name: check_md5(md5, f"--md5 {name}") for name, md5 in _pairs(args.md5, "--md5").items()}
+    md5s = {name: check_md5(md5, f"--md5 {name}")
+            for name, md5 in _pairs(args.md5, "--md5").items()}
     dataset = find_local(args.path, args.layout, args.splits.split(","))
     report = check_local(dataset, args.official, md5s)
     write_check(report, args.out)
