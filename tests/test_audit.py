@@ -77,6 +77,7 @@ def test_planted_duplicates_are_found(planted: tuple[Path, str, str, str]) -> No
     assert len(ids) == 1 and ids[0]["sound_id"] == sound_id
     assert [c["split"] for c in ids[0]["clips"]] == ["development", "validation"]
     assert ids[0]["clips"][1]["file_name"] == validation
+    assert audit["audio"]["within_split_groups"] == audit["sound_id"]["within_split_groups"] == 0
     # the name used in two splits holds two different clips: not a duplicate
     assert not any(c["file_name"] == SHARED_NAME for g in groups for c in g["clips"])
 
@@ -93,9 +94,14 @@ def test_planted_duplicates_are_found(planted: tuple[Path, str, str, str]) -> No
 
 
 def test_without_metadata_the_sound_ids_are_not_checked(tmp_path: Path) -> None:
+    """... and a copy inside one split is counted apart, not as a cross-split duplicate."""
     folder = clotho_folder(tmp_path / "clotho")
+    shutil.copy2(folder / "development" / SHARED_NAME, folder / "development" / PLANTED)
+    dev = _rows(folder / "clotho_captions_development.csv")
+    _write_rows(folder / "clotho_captions_development.csv", [*dev, [PLANTED, *dev[1][1:]]])
     audit = audit_splits(_manifest_clips(folder), {})
     assert audit["audio"]["cross_split_groups"] == [] and not audit["sound_id"]["checked"]
+    assert audit["audio"]["within_split_groups"] == 1
     assert "sound ids not checked" in summary_line(audit)
     assert table_rows(audit)[1][2] == "not checked (no metadata CSVs)"
 
@@ -161,6 +167,7 @@ def test_audit_command_writes_json_and_table(
     assert audit["sound_id"]["metadata"] == {
         "development": (folder / "clotho_metadata_development.csv").as_posix()}
     assert not audit["sound_id"]["checked"]  # two splits have no metadata
+    assert audit["audio"]["within_split_groups"] == 0
     assert main(["audit", "--manifests", *manifests, "--metadata", "test=x.csv", "--out",
                  str(tmp_path / "a.json"), "--table", str(tmp_path / "a.csv")]) == 1
     assert "--metadata test=...: not a split" in capsys.readouterr().err

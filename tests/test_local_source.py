@@ -114,6 +114,24 @@ def test_dag_reads_an_aac_datasets_folder_in_place(
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+@pytest.mark.integration
+def test_readme_command_dry_run_shows_the_local_branch_and_lints_clean(
+    synth_dir: Path, tmp_path: Path, paper_config: dict, cli_env: dict[str, str]
+) -> None:
+    """The README's override of config/config.yaml: the md5 sums of the Zenodo CSVs are passed
+    to local_check, no download or extraction job is left, the rules lint clean."""
+    override = ["--config", f"dataset={{source: local, local: {{path: {synth_dir}}}}}"]
+    dry = snakemake(["-n", "-p", "--cores", "1", *override], REPO, cli_env)
+    out = dry.stdout + dry.stderr
+    md5 = paper_config["dataset"]["zenodo"]["files"]["clotho_captions_development.csv"]
+    assert f"maac local-check {synth_dir}" in out
+    assert "--official" in out and f"--md5 clotho_captions_development.csv={md5}" in out
+    assert f"--captions {synth_dir}/clotho_captions_validation.csv" in out
+    assert "download_clotho" not in out and "extract_clotho_audio" not in out
+    lint = snakemake(["--lint", *override], REPO, cli_env)
+    assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
+
+
 def test_both_layouts_are_found_and_a_wrong_folder_is_one_line(
     synth_dir: Path, tmp_path: Path
 ) -> None:

@@ -98,6 +98,12 @@ def _cross_split(groups: Mapping[str, list[tuple[str, str]]]) -> list[dict[str, 
     return sorted(out, key=lambda g: (g["clips"][0]["split"], g["clips"][0]["file_name"]))
 
 
+def _within_split(groups: Mapping[str, list[tuple[str, str]]]) -> int:
+    """How many recordings occur twice or more inside one split and in no other."""
+    return sum(1 for members in groups.values()
+               if len(members) > 1 and len({split for split, _ in members}) == 1)
+
+
 def audit_splits(
     clips: Iterable[Clip], metadata: Mapping[str, Path | str], threads: int = 1,
 ) -> dict[str, Any]:
@@ -106,7 +112,8 @@ def audit_splits(
     clips = sorted(clips, key=lambda c: c.key)
     splits = sorted({c.split for c in clips})
     by_digest, unreadable = _digests(clips, threads)
-    audio = _cross_split({d: [c.key for c in members] for d, members in by_digest.items()})
+    keys = {d: [c.key for c in members] for d, members in by_digest.items()}
+    audio = _cross_split(keys)
     by_id: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for split in sorted(metadata):
         for name, sound_id in read_sound_ids(metadata[split], split).items():
@@ -119,10 +126,10 @@ def audit_splits(
         "splits": splits,
         "clips": {s: sum(1 for c in clips if c.split == s) for s in splits},
         "audio": {"method": CONTENT_HASH, "unreadable": unreadable,
-                  "cross_split_groups": audio},
+                  "cross_split_groups": audio, "within_split_groups": _within_split(keys)},
         "sound_id": {"metadata": {s: Path(p).as_posix() for s, p in sorted(metadata.items())},
                      "checked": bool(metadata) and set(metadata) >= set(splits),
-                     "cross_split_groups": ids},
+                     "cross_split_groups": ids, "within_split_groups": _within_split(by_id)},
     }
 
 
