@@ -30,13 +30,16 @@ BLOCK = 1 << 18  # frames decoded at a time
 CONTENT_HASH = "sha256 of the decoded samples, sample rate and channel count"
 METADATA_ENCODINGS = ("utf-8-sig", "cp1252")  # Clotho v2.1's metadata is not UTF-8
 TABLE_COLUMNS = ["check", "splits", "groups", "clips", "first"]
+# how each sample format is decoded for the hash (lossless; 16-bit read as such, the fastest)
+_SAMPLE_TYPES = {"PCM_S8": ("int16", "<i2"), "PCM_U8": ("int16", "<i2"),
+                 "PCM_16": ("int16", "<i2"), "FLOAT": ("float64", "<f8"),
+                 "DOUBLE": ("float64", "<f8")}
 
 
 def audio_digest(path: Path) -> str:
     """sha256 of a sound file's samples (as stored: integers stay integers), rate, channels."""
     with sf.SoundFile(path) as f:
-        dtype, stored = (("float64", "<f8") if f.subtype in ("FLOAT", "DOUBLE")
-                         else ("int32", "<i4"))
+        dtype, stored = _SAMPLE_TYPES.get(f.subtype, ("int32", "<i4"))
         h = hashlib.sha256(f"{f.samplerate}:{f.channels}:{dtype}:".encode())
         while len(block := f.read(BLOCK, dtype=dtype, always_2d=True)):
             h.update(np.ascontiguousarray(block, dtype=stored).tobytes())
