@@ -98,9 +98,8 @@ def find_local(path: Path | str, layout: str, splits: Sequence[str]) -> LocalDat
         missing = _missing(root, name, splits)
         if not missing:
             return LocalDataset(root, name, tuple(splits))
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
-                                          else "")
-        tried.append(f"{name} layout in {root}: no {shown}")
+        more = f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""
+        tried.append(f"{name} layout in {root}: no {missing[0]}{more}")
     raise LocalDatasetError(
         f"dataset.local.path {path}: not a Clotho-format folder ({'; '.join(tried)}); point it "
         "at the folder of clotho_captions_{split}.csv and {split}/, or at aac-datasets' root")
