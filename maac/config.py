@@ -132,7 +132,21 @@ def _relations(config: Mapping[str, Any]) -> str | None:
 
     Sections a partial config (``validate_config(only=...)``) lacks are not checked."""
     audio = config.get("audio")
-    return (audio_problem(audio) if audio else None) or _keyword_relations(config)
+    return ((audio_problem(audio) if audio else None) or _keyword_relations(config)
+            or _local_relations(config))
+
+
+def _local_relations(config: Mapping[str, Any]) -> str | None:
+    """An official local Clotho copy is checked against the md5 sums of dataset.zenodo."""
+    dataset = config.get("dataset") or {}
+    local = dataset.get("local")
+    if dataset.get("source") != "local" or not local or local.get("md5", "zenodo") != "zenodo":
+        return None
+    if "zenodo" not in dataset:
+        return ("key 'dataset.local.md5': zenodo (the default) checks the folder's CSVs "
+                "against dataset.zenodo.files, which is not set; add dataset.zenodo (as in "
+                "config/config.yaml) or set dataset.local.md5: skip for another dataset")
+    return None
 
 
 def audio_problem(audio: Mapping[str, Any]) -> str | None:

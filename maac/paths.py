@@ -24,8 +24,48 @@ def audio_dir(dataset: str, split: str) -> Path:
     return raw_dir(dataset) / split
 
 
+def metadata_csv(dataset: str, split: str) -> Path:
+    """Clotho's per-clip metadata (Freesound sound id, keywords, licence) of a split."""
+    return raw_dir(dataset) / f"clotho_metadata_{split}.csv"
+
+
+# Where a local Clotho copy keeps its CSVs and split folders, relative to its root:
+# (CSV folder, audio folder). "clotho": the unpacked Zenodo archives (the CSVs beside
+# {split}/); "aac-datasets": what aac-datasets writes under {root}/CLOTHO_v2.1/.
+LOCAL_LAYOUTS = {"clotho": ("", ""), "aac-datasets": ("clotho_csv_files", "clotho_audio_files")}
+AAC_DATASETS_FOLDER = "CLOTHO_v2.1"  # aac-datasets' folder under the root it is given
+
+
+def local_captions_csv(root: Path, layout: str, split: str) -> Path:
+    """A local Clotho copy's caption CSV of a split (``root``: the folder the layout starts at)."""
+    return root / LOCAL_LAYOUTS[layout][0] / f"clotho_captions_{split}.csv"
+
+
+def local_metadata_csv(root: Path, layout: str, split: str) -> Path:
+    return root / LOCAL_LAYOUTS[layout][0] / f"clotho_metadata_{split}.csv"
+
+
+def local_audio_dir(root: Path, layout: str, split: str) -> Path:
+    return root / LOCAL_LAYOUTS[layout][1] / split
+
+
 def manifest_csv(dataset: str, split: str) -> Path:
     return DATA / "manifest" / dataset / f"{split}.csv"
+
+
+def local_check_json(dataset: str) -> Path:
+    """What ``maac local-check`` found in a local dataset folder: layout, files, md5 sums."""
+    return DATA / "manifest" / dataset / "local_check.json"
+
+
+def audit_json(dataset: str) -> Path:
+    """The split audit: clips whose audio or Freesound sound id is in more than one split."""
+    return DATA / "manifest" / dataset / "audit.json"
+
+
+def audit_csv(dataset: str) -> Path:
+    """The split audit's summary, one row per check (the Snakemake report's table)."""
+    return DATA / "manifest" / dataset / "audit.csv"
 
 
 def pretrained_checkpoint(file: str) -> Path:

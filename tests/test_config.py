@@ -59,6 +59,29 @@ def test_source_requires_its_section(demo_config: dict, paper_config: dict) -> N
         validate_config(paper_config)
 
 
+def test_local_source_keys_and_relations(demo_config: dict, paper_config: dict) -> None:
+    """source: local needs dataset.local.path; its md5 check (the default) needs the zenodo
+    sums, which config.yaml has and demo.yaml has not."""
+    paper_config["dataset"]["source"] = "local"
+    with pytest.raises(ConfigError, match="'local' is a required property"):
+        validate_config(copy.deepcopy(paper_config))
+    paper_config["dataset"]["local"] = {"path": "/data/clotho"}
+    validate_config(copy.deepcopy(paper_config))  # layout auto, md5 zenodo by default
+    for key, value, message in (("layout", "flat", "'flat' is not one of"),
+                                ("md5", False, "False is not of type 'string'"),
+                                ("path", "", "should be non-empty"),
+                                ("folder", "x", "unknown key 'dataset.local.folder'")):
+        bad = copy.deepcopy(paper_config)
+        bad["dataset"]["local"][key] = value
+        with pytest.raises(ConfigError, match=message):
+            validate_config(bad)
+    demo_config["dataset"].update(source="local", local={"path": "/data/mine"})
+    with pytest.raises(ConfigError, match=r"dataset\.local\.md5': zenodo .*md5: skip"):
+        validate_config(copy.deepcopy(demo_config))
+    demo_config["dataset"]["local"]["md5"] = "skip"
+    validate_config(demo_config)
+
+
 def test_paper_values(paper_config: dict) -> None:
     """config.yaml holds the paper's hyperparameters (reference-maac.md)."""
     c = paper_config

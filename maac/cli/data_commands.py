@@ -1,4 +1,5 @@
-"""Subcommands of the data layer: synth, download, extract, manifest, config check, summary."""
+"""Subcommands of the data layer: synth, download, extract, local-check, manifest, audit,
+config check, summary."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from maac.config import load_config
 from maac.data import clotho
 from maac.data.download import check_md5, download
 from maac.data.extract import extract_7z
-from maac.data.manifest import SPLITS, build_manifest, write_manifest
+from maac.data.manifest import SPLITS, build_manifest, read_manifest, write_manifest
 from maac.errors import MaacError
 
 
@@ -65,6 +66,47 @@ def _manifest(args: argparse.Namespace) -> None:
     clips = build_manifest(args.split, args.captions, args.audio_dir)
     write_manifest(clips, args.out)
     print(f"{args.split}: {len(clips)} clips -> {args.out}")
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, str]:
+    """``["KEY=VALUE", ...]`` (a repeated flag) -> {KEY: VALUE}."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise MaacError(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _local_check(args: argparse.Namespace) -> None:
+    from maac.data.local import check_local, find_local, write_check
+
+    md5s = {name: check_md5(md5, f"--md5 {name}")
+            for name, md5 in _pairs(args.md5, "--md5").items()}
+    dataset = find_local(args.path, args.layout, args.splits.split(","))
+    report = check_local(dataset, args.official, md5s)
+    write_check(report, args.out)
+    checked = sum(v for entry in report["splits"].values() for k, v in entry.items()
+                  if k.endswith("_md5_checked"))
+    md5 = (f"{checked} CSV md5 sum(s) match Clotho v2.1's" if args.official
+           else "md5 sums not checked (dataset.local.md5: skip)")
+    counts = ", ".join(f"{split} {entry['clips']} clips"
+                       for split, entry in report["splits"].items())
+    print(f"{dataset.root}: {dataset.layout} layout, {counts}; {md5} -> {args.out}")
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from maac.data.audit import audit_splits, summary_line, write_audit
+
+    clips = [clip for path in args.manifests for clip in read_manifest(path).values()]
+    metadata = _pairs(args.metadata, "--metadata")
+    unknown = sorted(set(metadata) - set(SPLITS))
+    if unknown:
+        raise MaacError(f"--metadata {unknown[0]}=...: not a split; use {', '.join(SPLITS)}")
+    audit = audit_splits(clips, metadata, threads=args.threads)
+    write_audit(audit, args.out, args.table)
+    print(summary_line(audit))
 
 
 def _config_check(args: argparse.Namespace) -> None:
@@ -125,6 +167,29 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--audio-dir", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(handler=_manifest)
+
+    p = sub.add_parser("local-check", help="check a local Clotho-format folder (layout, CSVs, "
+                       "md5 sums) without writing into it")
+    p.add_argument("path", type=Path, help="dataset.local.path")
+    p.add_argument("--layout", default="auto", help="auto, clotho or aac-datasets")
+    p.add_argument("--splits", default=",".join(SPLITS), help="comma-separated splits to check")
+    p.add_argument("--official", action="store_true",
+                   help="the folder is Clotho v2.1 (dataset.local.md5: zenodo): its CSVs must "
+                   "match the --md5 sums")
+    p.add_argument("--md5", action="append", metavar="NAME=MD5",
+                   help="the official md5 of a CSV (repeatable; dataset.zenodo.files)")
+    p.add_argument("--out", required=True, type=Path, help="JSON of what was found")
+    p.set_defaults(handler=_local_check)
+
+    p = sub.add_parser("audit", help="find recordings in more than one split (audio content, "
+                       "Freesound sound id); reports, never fails on them")
+    p.add_argument("--manifests", required=True, nargs="+", type=Path)
+    p.add_argument("--metadata", action="append", metavar="SPLIT=CSV",
+                   help="a split's Clotho metadata CSV (repeatable; sound ids come from it)")
+    p.add_argument("--out", required=True, type=Path, help="audit.json")
+    p.add_argument("--table", required=True, type=Path, help="audit.csv (one row per check)")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(handler=_audit)
 
     p = sub.add_parser("config", help="validate config files against the schema")
     p.add_argument("action", choices=["check"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from maac import paths
@@ -27,11 +28,31 @@ def dataset_table(config: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def raw_data_line(config: dict[str, Any]) -> str:
+    """Where the dataset's audio and captions are: data/raw/{name}/ or the local folder."""
+    dataset = config["dataset"]
+    if dataset["source"] == "local":
+        local = dataset["local"]
+        return (f"  raw data:   {local['path']} (local, read in place; layout "
+                f"{local.get('layout', 'auto')}, md5 {local.get('md5', 'zenodo')})")
+    return f"  raw data:   {paths.raw_dir(dataset['name'])}/"
+
+
+def audit_line(name: str) -> str:
+    """The split audit's verdict, or where it will be."""
+    path = paths.audit_json(name)
+    if not path.is_file():
+        return f"Split audit: (not run yet: {path})"
+    from maac.data.audit import summary_line
+
+    return f"{summary_line(json.loads(path.read_text(encoding='utf-8')))}  [{path}]"
+
+
 def summarize(config: dict[str, Any]) -> str:
     name, run = config["dataset"]["name"], config["run"]
     lines = [
         f"Run {run!r} on dataset {name!r}",
-        f"  raw data:   {paths.raw_dir(name)}/",
+        raw_data_line(config),
         f"  manifests:  {paths.manifest_csv(name, '{split}')}",
         f"  features:   {paths.features_h5(name, '{split}')}",
         f"  text:       {paths.text_dir(name)}/",
@@ -41,6 +62,7 @@ def summarize(config: dict[str, Any]) -> str:
         "",
         "Dataset",
         dataset_table(config),
+        audit_line(name),
     ]
     bundles = sorted(paths.run_dir(run).glob("*/seed*/model.bundle"))
     if bundles:

@@ -1,11 +1,44 @@
-"""Shared definitions: artifact paths (from maac.paths), the dataset's splits, rule all's targets."""
+"""Shared definitions: artifact paths (from maac.paths), the dataset's splits and where their
+files are (downloaded, synthesised or local), rule all's targets."""
 
 from maac import paths
 
 DATASET = config["dataset"]["name"]
+SOURCE = config["dataset"]["source"]  # zenodo, synth or local
 SPLITS = sorted(set(config["dataset"]["splits"].values()))
 MAAC_ENV = "../../environment.yml"  # every rule runs the maac command of this environment
 LOGS = f"logs/{config['run']}"
+
+if SOURCE == "local":  # the folder is read in place; its layout is found once, here
+    from maac.data.local import find_local
+
+    LOCAL = find_local(config["dataset"]["local"]["path"],
+                       config["dataset"]["local"].get("layout", "auto"), SPLITS)
+
+
+def split_captions(split):
+    """The caption CSV of a split: in data/raw/{dataset}/, or in the local folder."""
+    if SOURCE == "local":
+        return str(LOCAL.captions_csv(split))
+    return str(paths.captions_csv(DATASET, split))
+
+
+def split_audio(split):
+    """The folder of a split's WAV files."""
+    if SOURCE == "local":
+        return str(LOCAL.audio_dir(split))
+    return str(paths.audio_dir(DATASET, split))
+
+
+def split_metadata():
+    """{split: metadata CSV} of the splits that have one (Freesound sound ids for the audit)."""
+    if SOURCE == "local":
+        return {s: str(m) for s in SPLITS if (m := LOCAL.metadata_csv(s)) is not None}
+    if SOURCE == "zenodo":
+        names = config["dataset"]["zenodo"]["files"]
+        return {s: str(paths.metadata_csv(DATASET, s)) for s in SPLITS
+                if paths.metadata_csv(DATASET, s).name in names}
+    return {s: str(paths.metadata_csv(DATASET, s)) for s in SPLITS}  # inside the synth folder
 
 
 def uses_pretrained():
@@ -15,6 +48,7 @@ def uses_pretrained():
 
 def all_targets():
     targets = [str(paths.manifest_csv(DATASET, split)) for split in SPLITS]
+    targets += audit_outputs()
     targets += [str(paths.features_h5(DATASET, split)) for split in SPLITS]
     targets += text_outputs()
     targets += training_targets()
@@ -27,13 +61,31 @@ def all_targets():
 
 
 def manifest_inputs(wildcards):
-    """A synthetic dataset is one folder output; Clotho's split = its caption CSV + audio folder."""
-    if config["dataset"]["source"] == "synth":
+    """A synthetic dataset is one folder output; Clotho's split = its caption CSV + audio folder
+    (a local one's after its check)."""
+    if SOURCE == "synth":
         return [str(paths.raw_dir(DATASET))]
-    return [
-        str(paths.captions_csv(DATASET, wildcards.split)),
-        str(paths.audio_dir(DATASET, wildcards.split)),
-    ]
+    files = [split_captions(wildcards.split), split_audio(wildcards.split)]
+    if SOURCE == "local":
+        files.insert(0, str(paths.local_check_json(DATASET)))
+    return files
+
+
+def local_check_inputs(wildcards=None):
+    """The CSVs the local check reads (a changed file reruns it and what follows)."""
+    return [str(p) for p in LOCAL.csv_files()]
+
+
+def audit_outputs():
+    return [str(paths.audit_json(DATASET)), str(paths.audit_csv(DATASET))]
+
+
+def audit_inputs(wildcards=None):
+    """Every split's manifest and the metadata CSVs (the synthetic folder holds its own)."""
+    files = [str(paths.manifest_csv(DATASET, split)) for split in SPLITS]
+    if SOURCE == "synth":
+        return [*files, str(paths.raw_dir(DATASET))]
+    return [*files, *split_metadata().values()]
 
 
 def cli_flags(section):
@@ -66,10 +118,11 @@ def sections_json(*keys):
 
 
 def reference_inputs(wildcards):
-    """The reference captions of a split: inside the synthetic folder, or Clotho's CSV."""
-    if config["dataset"]["source"] == "synth":
+    """The reference captions of a split: inside the synthetic folder, or Clotho's CSV (in
+    data/raw/ or in the local folder)."""
+    if SOURCE == "synth":
         return [str(paths.raw_dir(DATASET))]
-    return [str(paths.captions_csv(DATASET, wildcards.split))]
+    return [split_captions(wildcards.split)]
 
 
 def metrics_targets(wildcards=None):

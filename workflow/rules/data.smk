@@ -1,4 +1,5 @@
-"""Data layer: download (Clotho, PANNs) or synthesise the dataset, then one manifest per split."""
+"""Data layer: download Clotho (or synthesise a dataset, or check a local Clotho-format folder,
+read in place), download PANNs, then one manifest per split and the split audit."""
 
 
 # Downloads run where Snakemake runs (a cluster's login node usually has the internet access
@@ -8,11 +9,12 @@ localrules:
 
 
 import re
+import shlex
 
 RAW = str(paths.raw_dir(DATASET))
 
 
-if config["dataset"]["source"] == "synth":
+if SOURCE == "synth":
 
     rule synthesize:
         output:
@@ -29,7 +31,7 @@ if config["dataset"]["source"] == "synth":
             "maac synth {output:q} --seed {params.seed} --clips {params.clips}"
             " --seconds {params.seconds} 2>&1 | tee {log:q}"
 
-else:
+elif SOURCE == "zenodo":
     ZENODO = config["dataset"]["zenodo"]
 
     localrules:
@@ -65,6 +67,34 @@ else:
             "maac extract {input:q} {output:q} --strip {wildcards.split} 2>&1 | tee {log:q}"
 
 
+else:  # local: nothing is written into the folder; the manifests point at its files
+    LOCAL_CONFIG = config["dataset"]["local"]
+    OFFICIAL = LOCAL_CONFIG.get("md5", "zenodo") == "zenodo"  # the folder is Clotho v2.1
+
+    rule local_check:
+        input:
+            local_check_inputs,
+        output:
+            str(paths.local_check_json(DATASET)),
+        params:
+            path=LOCAL_CONFIG["path"],
+            layout=LOCAL_CONFIG.get("layout", "auto"),
+            splits=",".join(SPLITS),
+            official="--official" if OFFICIAL else "",
+            md5=" ".join(
+                f"--md5 {name}={md5}"
+                for name, md5 in config["dataset"].get("zenodo", {}).get("files", {}).items()
+                if OFFICIAL and name.endswith(".csv")
+            ),
+        conda:
+            MAAC_ENV,
+        log:
+            f"{LOGS}/data/local_check.log",
+        shell:
+            "maac local-check {params.path:q} --layout {params.layout} --splits {params.splits}"
+            " {params.official} {params.md5} --out {output:q} 2>&1 | tee {log:q}"
+
+
 rule download_panns:
     output:
         str(paths.pretrained_checkpoint(config["pretrained"]["file"])),
@@ -85,8 +115,8 @@ rule manifest:
     output:
         str(paths.manifest_csv(DATASET, "{split}")),
     params:
-        captions=lambda wildcards: str(paths.captions_csv(DATASET, wildcards.split)),
-        audio=lambda wildcards: str(paths.audio_dir(DATASET, wildcards.split)),
+        captions=lambda wildcards: split_captions(wildcards.split),
+        audio=lambda wildcards: split_audio(wildcards.split),
     conda:
         MAAC_ENV,
     log:
@@ -94,3 +124,24 @@ rule manifest:
     shell:
         "maac manifest --split {wildcards.split} --captions {params.captions:q}"
         " --audio-dir {params.audio:q} --out {output:q} 2>&1 | tee {log:q}"
+
+
+rule audit:
+    input:
+        audit_inputs,
+    output:
+        json=str(paths.audit_json(DATASET)),
+        table=report(str(paths.audit_csv(DATASET)), caption="../report/audit.rst",
+                     category="Data"),
+    params:
+        manifests=[str(paths.manifest_csv(DATASET, split)) for split in SPLITS],
+        metadata=" ".join(f"--metadata {shlex.quote(f'{split}={path}')}"
+                          for split, path in split_metadata().items()),
+    threads: 2
+    conda:
+        MAAC_ENV,
+    log:
+        f"{LOGS}/data/audit.log",
+    shell:
+        "maac audit --manifests {params.manifests:q} {params.metadata} --out {output.json:q}"
+        " --table {output.table:q} --threads {threads} 2>&1 | tee {log:q}"

@@ -36,7 +36,7 @@ rule evaluate:
         metrics=f"{MODEL}/metrics_{{stage}}_{{split}}.json",
         scores=f"{MODEL}/scores_{{stage}}_{{split}}.csv",
     params:
-        references=lambda wildcards: str(paths.captions_csv(DATASET, wildcards.split)),
+        references=lambda wildcards: split_captions(wildcards.split),
         run=config["run"],
         resamples=config["statistics"]["resamples"],
         seed=config["statistics"]["seed"],
