@@ -1,4 +1,4 @@
-"""``maac dvc-yaml``: write dvc.yaml from the configs, or check that the committed one is current."""
+"""``maac dvc-yaml``: write dvc.yaml from the configs, or check the committed one is current."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Evaluation layer: beam-search captions, aac-metrics scores, model bundles, tables, Fig. 2."""
 
+from maac.dvc_stages import scores_files
+
 RUN = str(paths.run_dir(config["run"]))
 MODEL = f"{RUN}/{{variant}}/seed{{seed}}"
 TEXT_DIR = str(paths.text_dir(DATASET))
@@ -72,13 +74,6 @@ rule bundle:
         " 2>&1 | tee {log:q}"
 
 
-def dvc_scores_outputs():
-    """results/scores/{run}/: what `dvc metrics show` reads (maac/dvc_stages.py names them)."""
-    from maac.dvc_stages import scores_files
-
-    return [str(path) for path in scores_files(config)]
-
-
 # The report's menu sorts categories by name: the numbers keep tables first, then figures.
 TABLES, FIGURES, DATA = "1. Tables", "2. Figures", "3. Tables as CSV"
 
@@ -106,7 +101,8 @@ rule tables:
                                       caption="../report/comparisons.rst", category=DATA,
                                       labels={"file": "Table 2, comparisons"}),
         intervals=f"{RUN}/intervals.json",
-        dvc_scores=dvc_scores_outputs(),
+        # results/scores/{run}/: what `dvc metrics show` reads (named by maac/dvc_stages.py)
+        dvc_scores=[str(path) for path in scores_files(config)],
     params:
         settings=lambda wildcards: sections_json("run", "seeds", "variants", "dataset",
                                                  "statistics"),
