@@ -41,6 +41,7 @@ def draw_curves(summaries: list[Path], out: Path | str) -> None:
     fig, axes = plt.subplots(rows, columns, figsize=(6.2 * columns, 2.9 * rows), squeeze=False)
     for ax in axes.flat[len(summaries):]:
         ax.set_axis_off()
+    legend: list[Any] = []
     for path, ax in zip(summaries, axes.flat, strict=False):
         summary = json.loads(Path(path).read_text(encoding="utf-8"))
         history = summary["history"]
@@ -66,8 +67,14 @@ def draw_curves(summaries: list[Path], out: Path | str) -> None:
         shown = f", 95% CI [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else ""
         ax.set_title(f"{stage_title(summary)}\nbest {name} {summary['best']:.3f}{shown} "
                      f"at epoch {summary['best_epoch']}", fontsize=9)
-        ax.legend(lines, [line.get_label() for line in lines], fontsize=7, loc="best")
-    fig.tight_layout()
+        if len(lines) > len(legend):
+            legend = lines
+    # one legend for all panels, above them (inside a panel it hides the curves)
+    labels = ["training loss (left axis)", "validation metric (right axis)",
+              "its 95% bootstrap interval over the validation clips"]
+    fig.legend(legend, labels[: len(legend)], loc="upper center", ncol=3, fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     with atomic_file(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
