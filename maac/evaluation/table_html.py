@@ -2,8 +2,8 @@
 
 Generic: every pipe table of the Markdown becomes an HTML table with whatever columns it has,
 and every other non-empty line a paragraph below it (the footnotes), so columns and notes added
-to the tables need no change here. Each table sits in a box that scrolls sideways when it is
-wider than the page, so a wide table never overflows the report.
+to the tables need no change here. Each table sits in its own box that scrolls sideways when
+it is wider than the page (its notes stay in view), so a wide table never overflows the report.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from maac.atomic import atomic_file
 
 CLASS = "maac-table"  # the report's front page finds the tables by this class
 STYLE = f"""
-.{CLASS} {{ overflow-x: auto; max-width: 100%; margin: 0 0 1em 0; }}
-.{CLASS} table {{ border-collapse: collapse; font: 13px/1.35 system-ui, sans-serif; }}
+.{CLASS} {{ max-width: 100%; margin: 0 0 1em 0; }}
+.{CLASS} .scroll {{ overflow-x: auto; max-width: 100%; margin: 0.4em 0 0.6em 0; }}
+.{CLASS} table {{ border-collapse: collapse; font: 13px/1.35 system-ui, sans-serif;
+  margin: 0; }}
 .{CLASS} th, .{CLASS} td {{ border-bottom: 1px solid #ddd; padding: 3px 8px;
   white-space: nowrap; text-align: right; }}
 .{CLASS} th {{ background: #f3f4f6; border-bottom: 2px solid #999; }}
@@ -57,7 +59,7 @@ def markdown_fragment(markdown: str) -> str:
             end = i + 2
             while end < len(lines) and lines[end].strip().startswith("|"):
                 end += 1
-            parts.append(_table(lines[i:end]))
+            parts.append(f'<div class="scroll">{_table(lines[i:end])}</div>')
             i = end
             continue
         if line:
