@@ -66,7 +66,7 @@ def _cmd(targets: list[str], configfile: str) -> str:
 
 
 def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
-    config = load_config(configfile)
+    config = load_config(paths.REPO / configfile)  # names stay relative to the root
     dataset, run = config["dataset"]["name"], config["run"]
     splits = sorted(set(config["dataset"]["splits"].values()))
     test = config["dataset"]["splits"]["test"]
@@ -138,7 +138,7 @@ def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
 
 def _plots(prefix: str, configfile: str) -> list[dict[str, Any]]:
     """Per-epoch curves of the training stages: the loss, and each stage's validation metric."""
-    config = load_config(configfile)
+    config = load_config(paths.REPO / configfile)  # names stay relative to the root
     run = config["run"]
     encoder = [s for s in (encoder_dir(run, p) / "metrics.json" for p in ("frozen", "finetune"))]
     captioner = [captioner_dir(run, v, seed, stage) / "metrics.json"

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from maac import paths
 from maac.errors import MaacError
 
 
@@ -29,8 +30,9 @@ def _dvc_yaml(args: argparse.Namespace) -> None:
 
 def register(sub: Any, default_config: Path) -> None:
     p = sub.add_parser("dvc-yaml", help="write dvc.yaml from config/demo.yaml and "
-                                        "config/config.yaml (run in the repository root)")
+                                        "config/config.yaml (the source checkout's)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; fail when the file differs from the generated one")
-    p.add_argument("--out", type=Path, default=Path("dvc.yaml"))
+    p.add_argument("--out", type=Path, default=paths.REPO / "dvc.yaml",
+                   help="default: dvc.yaml of the source checkout")
     p.set_defaults(handler=_dvc_yaml)
