@@ -154,13 +154,17 @@ def _plots(prefix: str, configfile: str) -> list[dict[str, Any]]:
     ]
 
 
-def render() -> str:
-    """The text of dvc.yaml."""
+def document() -> dict[str, Any]:
+    """dvc.yaml as a mapping: the stages of every config, the metrics folder, the plots."""
     stages: dict[str, Any] = {}
     plots: list[Any] = []
     for prefix, configfile in CONFIGS.items():
         stages.update(_stages(prefix, configfile))
         plots += _plots(prefix, configfile)
-    document = {"stages": stages, "metrics": [str(paths.DVC_SCORES)], "plots": plots}
+    return {"stages": stages, "metrics": [str(paths.DVC_SCORES)], "plots": plots}
+
+
+def render(document: dict[str, Any]) -> str:
+    """The text of dvc.yaml."""
     body = yaml.safe_dump(document, sort_keys=False, width=100, default_flow_style=False)
     return HEADER + body

@@ -12,9 +12,10 @@ from maac.errors import MaacError
 
 def _dvc_yaml(args: argparse.Namespace) -> None:
     from maac.atomic import atomic_file
-    from maac.dvc_stages import render
+    from maac.dvc_stages import document, render
 
-    text = render()
+    generated = document()
+    text = render(generated)
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.is_file() else None
         if current != text:
@@ -24,8 +25,7 @@ def _dvc_yaml(args: argparse.Namespace) -> None:
         return
     with atomic_file(args.out) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    print(f"stages of {len(text.split(chr(10) + '  demo_')) - 1} demo and "
-          f"{len(text.split(chr(10) + '  clotho_')) - 1} clotho layers -> {args.out}")
+    print(f"{len(generated['stages'])} stages, {len(generated['plots'])} plots -> {args.out}")
 
 
 def register(sub: Any, default_config: Path) -> None:
