@@ -20,6 +20,11 @@ if not workflow.config_settings.configfiles:
 workflow_config(config, workflow.configfiles, workflow.config_settings.config)
 
 
+# `snakemake --report report.html`: its front page shows Table 1 and Table 2, then the figures
+# (menu "2. Figures"), then the DAG (menu "Workflow").
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"

@@ -104,3 +104,14 @@ def scores_csv(run: str, variant: str, seed: int | str, stage: str, split: str) 
 def table(run: str, name: str, ext: str) -> Path:
     """results/{run}/table1.md and the like."""
     return RESULTS / run / f"{name}.{ext}"
+
+
+# `dvc metrics show` reads this folder (in git, for `dvc metrics diff`): flat JSON per model
+DVC_SCORES = RESULTS / "scores"
+# a model's mean over seeds, then the lower and upper bound of its bootstrap interval
+SCORE_KINDS = ("mean", "lower", "upper")
+
+
+def dvc_scores(run: str, model: str, kind: str) -> Path:
+    """results/scores/{run}/{model}.json (mean) or {model}.lower.json / {model}.upper.json."""
+    return DVC_SCORES / run / (f"{model}.json" if kind == "mean" else f"{model}.{kind}.json")

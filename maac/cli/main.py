@@ -22,6 +22,7 @@ from maac.cli import (
     audio_commands,
     bench_commands,
     data_commands,
+    dvc_commands,
     eval_commands,
     inference_commands,
     model_commands,
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_commands.register(sub, DEFAULT_CONFIG)
     train_commands.register(sub, DEFAULT_CONFIG)
     bench_commands.register(sub, DEFAULT_CONFIG)
+    dvc_commands.register(sub, DEFAULT_CONFIG)
     return parser
 
 

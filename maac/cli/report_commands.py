@@ -11,6 +11,8 @@ from maac import paths
 from maac.config import sections
 
 TABLE_SECTIONS = ["run", "seeds", "variants", "dataset", "statistics"]
+TITLES = {"table1": "Table 1: MAAC after cross-entropy and after CIDEr-D optimisation (x100)",
+          "table2": "Table 2: ablation of the decoder, cross-entropy stage (x100)"}
 
 
 def collect(config: dict[str, Any], stage: str, variant: str) -> list[Any]:
@@ -34,7 +36,7 @@ def collect(config: dict[str, Any], stage: str, variant: str) -> list[Any]:
 def make_tables(config: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     """Write Tables 1-2, their comparisons and intervals.json; return both Markdown tables and
     the summary of every interval and comparison."""
-    from maac.evaluation import tables
+    from maac.evaluation import table_html, tables
 
     run = config["run"]
     settings = tables.Settings(**config["statistics"])  # the schema's keys, all required
@@ -57,6 +59,7 @@ def make_tables(config: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         lines = tables.notes(sampler, seeds, comparable, config["dataset"]["name"], tested)
         md = tables.to_markdown(rows, columns, lines, comparisons)
         tables.write_text(md, paths.table(run, name, "md"))
+        table_html.write_page(md, TITLES[name], paths.table(run, name, "html"))
         tables.write_text(tables.to_csv(rows, columns), paths.table(run, name, "csv"))
         tables.write_text(tables.comparisons_markdown(comparisons, dict(columns)),
                           paths.table(run, f"{name}_comparisons", "md"))
@@ -69,7 +72,27 @@ def make_tables(config: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
                        "clips": len(sampler.clips), "seeds": seeds}
     tables.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n",
                       paths.table(run, "intervals", "json"))
+    write_dvc_scores(config, out)
     return texts[0], texts[1], out
+
+
+def write_dvc_scores(config: dict[str, Any], summary: dict[str, Any]) -> None:
+    """results/scores/{run}/: per model of the tables, its scores (x100) as flat JSON, one file
+    for the means and one per interval bound (the rows of `dvc metrics show`)."""
+    from maac.atomic import atomic_file
+    from maac.dvc_stages import table_models
+    from maac.evaluation.tables import STAGE_NAMES, VARIANT_NAMES, slug
+
+    for variant, stage in table_models(config):
+        key = slug(f"{VARIANT_NAMES[variant]}, {STAGE_NAMES[stage]}")
+        cells: dict[str, dict[str, float]] = {}
+        for table in ("table1", "table2"):
+            row = summary[table]["cells"].get(key, {})
+            cells.update({k: v for k, v in row.items() if isinstance(v, dict)})
+        for kind, field in zip(paths.SCORE_KINDS, ("mean", "low", "high"), strict=True):
+            values = {metric: round(cell[field], 2) for metric, cell in sorted(cells.items())}
+            with atomic_file(paths.dvc_scores(config["run"], f"{variant}_{stage}", kind)) as tmp:
+                tmp.write_text(json.dumps(values, indent=1) + "\n", encoding="utf-8")
 
 
 def _track_tables(run: str, summary: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ as heat maps (rows: the word being generated; columns: the memory attended to).
 
 from __future__ import annotations
 
+import html
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -48,14 +50,21 @@ def trace(bundle: Bundle, features: np.ndarray, max_length: int) -> dict:
             "word_attention": np.array(word_rows)[:, : max(n - 1, 1)] if n else None}
 
 
+def clip_title(name: str) -> str:
+    """A clip's name as its file has it: Clotho's CSVs (and so the feature store's keys) keep
+    HTML entities ("a &amp; b.wav" names the file "a & b.wav"); long names wrap."""
+    return "\n".join(textwrap.wrap(html.unescape(name), 60)) or "(unnamed clip)"
+
+
 def draw(traces: list[tuple[str, dict]], out: Path | str) -> None:
-    """One row of two heat maps (keywords, previous words) per clip, saved as PNG."""
+    """One row of two heat maps (keywords, previous words) per clip, saved as PNG; the weights
+    share one 0-1 colour scale."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(traces), 2, figsize=(11, 3.2 * len(traces)), squeeze=False)
+    fig, axes = plt.subplots(len(traces), 2, figsize=(12, 3.8 * len(traces)), squeeze=False)
     for (name, t), (ax_k, ax_w) in zip(traces, axes, strict=True):
         steps = t["words"] or ["<eos>"]
         for ax, data, labels, title in (
@@ -66,10 +75,13 @@ def draw(traces: list[tuple[str, dict]], out: Path | str) -> None:
                 ax.text(0.5, 0.5, "(not used by this variant)", ha="center", va="center")
                 ax.set_axis_off()
                 continue
-            ax.imshow(data, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+            image = ax.imshow(data, aspect="auto", cmap="viridis", vmin=0, vmax=1)
             ax.set_xticks(range(len(labels)), labels, rotation=60, fontsize=7)
             ax.set_yticks(range(len(steps[: len(data)])), steps[: len(data)], fontsize=7)
-            ax.set_title(f"{name[:40]}: {title}", fontsize=8)
+            ax.set_ylabel("word generated", fontsize=7)
+            ax.set_xlabel("keyword" if ax is ax_k else "previous word", fontsize=7)
+            ax.set_title(f"{clip_title(name)}\n{title}", fontsize=8)
+            fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02).ax.tick_params(labelsize=6)
     fig.tight_layout()
     with atomic_file(out, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)

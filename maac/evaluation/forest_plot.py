@@ -8,8 +8,21 @@ from pathlib import Path
 
 from maac.atomic import atomic_file
 from maac.errors import MaacError
+from maac.evaluation.paper import VARIANT_NAMES
+from maac.evaluation.tables import SHORT_NAMES, STAGE_NAMES
 
 NAMES = {"cider_d": "CIDEr-D", "bleu_4": "BLEU-4", "spider": "SPIDEr"}
+
+
+def model_order(label: str) -> tuple[tuple[int, str], str]:
+    """A row label ("Base (acoustic attention only), cross-entropy") as its place in the
+    paper's order (variants as in Table 2, CE before RL) and a short name ("Base, CE")."""
+    for index, (variant, name) in enumerate(VARIANT_NAMES.items()):
+        if label.startswith(f"{name}, "):
+            stage = label[len(name) + 2:]
+            key = next((k for k, full in STAGE_NAMES.items() if full == stage), stage)
+            return (index, key), f"{SHORT_NAMES.get(variant, variant)}, {key.upper()}"
+    return (len(VARIANT_NAMES), label), label
 
 
 def draw_forest(intervals: Path | str, out: Path | str, metric: str = "cider_d") -> int:
@@ -27,7 +40,8 @@ def draw_forest(intervals: Path | str, out: Path | str, metric: str = "cider_d")
                 models[key] = row
     if not models:
         raise MaacError(f"{intervals}: no model has a {metric} interval")
-    rows = list(models.values())[::-1]  # first model on top
+    # the paper's order from the top (intervals.json sorts its keys by name)
+    rows = sorted(models.values(), key=lambda r: model_order(r["label"])[0], reverse=True)
     height = 1.6 + 0.45 * len(rows)
     fig, ax = plt.subplots(figsize=(9, height))
     for y, row in enumerate(rows):
@@ -38,7 +52,7 @@ def draw_forest(intervals: Path | str, out: Path | str, metric: str = "cider_d")
         if "paper" in cell:
             ax.plot(cell["paper"], y, "D", color="tab:red", markersize=6,
                     label="paper" if y == 0 else None)
-    ax.set_yticks(range(len(rows)), [f"{r['label']} ({r['seeds']} seed"
+    ax.set_yticks(range(len(rows)), [f"{model_order(r['label'])[1]} ({r['seeds']} seed"
                                      f"{'s' if r['seeds'] != 1 else ''})" for r in rows],
                   fontsize=8)
     settings = summary.get("settings", {})

@@ -1,5 +1,7 @@
 """Evaluation layer: beam-search captions, aac-metrics scores, model bundles, tables, Fig. 2."""
 
+from maac.dvc_stages import scores_files
+
 RUN = str(paths.run_dir(config["run"]))
 MODEL = f"{RUN}/{{variant}}/seed{{seed}}"
 TEXT_DIR = str(paths.text_dir(DATASET))
@@ -72,21 +74,35 @@ rule bundle:
         " 2>&1 | tee {log:q}"
 
 
+# The report's menu sorts categories by name: the numbers keep tables first, then figures.
+TABLES, FIGURES, DATA = "1. Tables", "2. Figures", "3. Tables as CSV"
+
+
 rule tables:
     input:
         metrics_targets,
     output:
         table1=f"{RUN}/table1.md",
-        table1_csv=report(f"{RUN}/table1.csv", caption="../report/table1.rst", category="Tables"),
+        table1_html=report(f"{RUN}/table1.html", caption="../report/table1.rst",
+                           category=TABLES, labels={"table": "Table 1"}),
+        table1_csv=report(f"{RUN}/table1.csv", caption="../report/table1.rst", category=DATA,
+                          labels={"file": "Table 1"}),
         table1_comparisons=f"{RUN}/table1_comparisons.md",
         table1_comparisons_csv=report(f"{RUN}/table1_comparisons.csv",
-                                      caption="../report/comparisons.rst", category="Tables"),
+                                      caption="../report/comparisons.rst", category=DATA,
+                                      labels={"file": "Table 1, comparisons"}),
         table2=f"{RUN}/table2.md",
-        table2_csv=report(f"{RUN}/table2.csv", caption="../report/table2.rst", category="Tables"),
+        table2_html=report(f"{RUN}/table2.html", caption="../report/table2.rst",
+                           category=TABLES, labels={"table": "Table 2"}),
+        table2_csv=report(f"{RUN}/table2.csv", caption="../report/table2.rst", category=DATA,
+                          labels={"file": "Table 2"}),
         table2_comparisons=f"{RUN}/table2_comparisons.md",
         table2_comparisons_csv=report(f"{RUN}/table2_comparisons.csv",
-                                      caption="../report/comparisons.rst", category="Tables"),
+                                      caption="../report/comparisons.rst", category=DATA,
+                                      labels={"file": "Table 2, comparisons"}),
         intervals=f"{RUN}/intervals.json",
+        # results/scores/{run}/: what `dvc metrics show` reads (named by maac/dvc_stages.py)
+        dvc_scores=[str(path) for path in scores_files(config)],
     params:
         settings=lambda wildcards: sections_json("run", "seeds", "variants", "dataset",
                                                  "statistics"),
@@ -105,7 +121,8 @@ rule forest_plot:
         report(
             f"{RUN}/figures/intervals.png",
             caption="../report/intervals.rst",
-            category="Tables",
+            category=FIGURES,
+            labels={"figure": "CIDEr-D intervals of every model"},
         ),
     conda:
         MAAC_ENV
@@ -123,7 +140,8 @@ rule attention_figure:
         report(
             f"{RUN}/figures/attention.png",
             caption="../report/attention.rst",
-            category="Attention (Fig. 2)",
+            category=FIGURES,
+            labels={"figure": "Fig. 2: keyword and previous-word attention"},
         ),
     params:
         max_length=config["decoding"]["max_length"],
@@ -143,7 +161,8 @@ rule training_curves:
         report(
             f"{RUN}/figures/training_curves.png",
             caption="../report/curves.rst",
-            category="Training curves",
+            category=FIGURES,
+            labels={"figure": "training curves of every stage"},
         ),
     conda:
         MAAC_ENV
