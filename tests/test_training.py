@@ -576,3 +576,96 @@ def test_sigkill_mid_epoch_then_rerun_gives_bitwise_the_uninterrupted_weights(
     histories = [[{k: v for k, v in r.items() if k not in timing} for r in
                   json.loads((d / "metrics.json").read_text())["history"]] for d in (whole, killed)]
     assert histories[0] == histories[1]
+
+
+# --- captioner checkpoints: the decoder's weights and a reference to the frozen encoder -------
+
+def _stage(config: dict[str, Any], stage: str, root: Path) -> None:
+    """Captioner stage ``stage`` of maac seed 1 into ``root/stage`` (RL from ``root/ce``)."""
+    from maac.training.run import Inputs, run_captioner
+
+    init = None if stage == "ce" else root / "ce" / "last.pt"
+    run_captioner(stage_settings(config, f"captioner_{stage}"), stage, "maac", 1,
+                  Inputs(init=init), _runtime(), out_dir=root / stage)
+
+
+def _encoder(config: dict[str, Any]) -> None:
+    from maac.training.run import Inputs, run_encoder
+
+    for phase in ("frozen", "finetune"):
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), _runtime())
+
+
+def test_captioner_checkpoints_hold_the_decoder_and_name_their_encoder(tiny_data: Path) -> None:
+    """best.pt / last.pt of CE and RL: decoder weights only, the encoder named by path and
+    sha256 and read from it on loading; the bundle holds both and needs no other file."""
+    from maac.inference.bundle import read_bundle, write_bundle
+    from maac.models.captioner import load_captioner, read_checkpoint
+    from maac.training.state import file_sha256
+
+    config = tiny_config(epochs=1)
+    _encoder(config)
+    for stage in ("ce", "rl"):
+        _stage(config, stage, Path("cap"))
+    encoder_path = Path("results/tiny/encoder/finetune/best.pt")
+    encoder, _ = read_checkpoint(encoder_path)
+    for stage in ("ce", "rl"):
+        for name in ("best.pt", "last.pt"):
+            state, meta = read_checkpoint(Path("cap") / stage / name)
+            assert state and all(k.startswith("decoder.") for k in state), name
+            assert meta["encoder_checkpoint"] == {"path": str(encoder_path),
+                                                  "sha256": file_sha256(encoder_path)}
+        model, _ = load_captioner(Path("cap") / stage / "best.pt")
+        whole = model.state_dict()
+        assert set(whole) == {f"encoder.{k}" for k in encoder} | set(state)
+        assert all(torch.equal(whole[f"encoder.{k}"], v) for k, v in encoder.items())
+    write_bundle("cap/rl/best.pt", "data/text/tiny/vocab.json", "data/text/tiny/keywords.csv",
+                 config["audio"], config["decoding"], "model.bundle")
+
+    # A retrained (changed) or missing encoder is refused by name, with what to do.
+    encoder_path.write_bytes(encoder_path.read_bytes() + b"\0")
+    with pytest.raises(MaacError, match=r"cap/rl/best\.pt: holds the decoder only, built on the "
+                       r"encoder checkpoint results/tiny/encoder/finetune/best\.pt with sha256 "
+                       r"\w{12}, but that file now has sha256 \w{12} .*retrain the captioner"):
+        load_captioner(Path("cap") / "rl" / "best.pt")
+    encoder_path.unlink()
+    with pytest.raises(MaacError, match=r"encoder checkpoint .*finetune/best\.pt is missing"):
+        load_captioner(Path("cap") / "ce" / "best.pt")
+    bundle = read_bundle("model.bundle")  # self-contained: no encoder file needed
+    assert all(torch.equal(bundle.model.state_dict()[f"encoder.{k}"], v)
+               for k, v in encoder.items())
+
+
+def test_an_interrupted_captioner_stage_resumes_to_the_same_bytes(
+    tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CE and RL stopped after their first epoch (state.pt: the decoder only) and rerun end
+    with the bytes of an uninterrupted run."""
+    from maac.training import loop
+
+    config = tiny_config(epochs=1)
+    _encoder(config)
+    for stage in ("ce", "rl"):
+        config["captioner"][stage]["epochs"] = 3
+    for stage in ("ce", "rl"):
+        _stage(config, stage, Path("whole"))
+
+    class Killed(Exception):
+        pass
+
+    def stop_after_first(self: Any, record: dict[str, Any], epoch: int) -> None:
+        if epoch == 1:
+            raise Killed
+
+    for stage in ("ce", "rl"):
+        with monkeypatch.context() as patch:
+            patch.setattr(loop.NoTracker, "log_epoch", stop_after_first)
+            with pytest.raises(Killed):
+                _stage(config, stage, Path("killed"))
+        state = torch.load(Path("killed") / stage / "state.pt", weights_only=True)
+        assert state["training"]["epoch"] == 1 and not (Path("killed") / stage / "last.pt").exists()
+        assert all(k.startswith("decoder.") for k in state["state_dict"])
+        _stage(config, stage, Path("killed"))
+        for name in ("best.pt", "last.pt"):
+            assert (Path("whole") / stage / name).read_bytes() == (
+                Path("killed") / stage / name).read_bytes(), f"{stage}/{name}"

@@ -24,6 +24,7 @@ from maac.errors import MaacError
 from maac.models.captioner import (
     Captioner,
     captioner_from_state,
+    full_state,
     load_torch_file,
     read_checkpoint,
     save_torch,
@@ -96,6 +97,7 @@ def write_bundle(
     """Pack a trained captioner with its vocabulary, keywords and configs into ``out``."""
     vocab_path, keywords_path = Path(vocab_path), Path(keywords_path)
     state_dict, meta = read_checkpoint(checkpoint)
+    state_dict = full_state(state_dict, meta, str(checkpoint))  # self-contained: the encoder too
     Vocabulary.load(vocab_path)  # a readable vocabulary, or its own error
     keywords = KeywordTable.load(keywords_path).words
     _trained_with(meta, "vocab", vocab_path, checkpoint)

@@ -6,10 +6,18 @@ metadata holds what rebuilds the model (architecture keys, vocabulary size, keyw
 variant) and the hash of the two config sections, so :func:`load_captioner` needs no config and
 refuses a checkpoint trained with another vocabulary. The same content gives the same bytes
 (:func:`save_torch`), so a rerun that changes no weight changes no checkpoint's hash.
+
+The training stages keep the encoder frozen, so their checkpoints hold the decoder's weights
+only (:func:`decoder_state`) and name the keyword-encoder checkpoint they were built on in
+``meta["encoder_checkpoint"]`` (its path as given to training, and its sha256): at width 1 the
+encoder is ~90 % of the bytes (~300 MB a file), the decoder ~10-40 MB. Loading such a
+checkpoint reads the encoder from that file, refused unless its sha256 is the recorded one
+(:func:`full_state`); a model bundle stores both parts and needs no other file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -162,6 +170,42 @@ def read_checkpoint(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]
     return blob["state_dict"], blob["meta"]
 
 
+ENCODER_REF = "encoder_checkpoint"  # meta key: {"path", "sha256"} of the encoder's checkpoint
+
+
+def decoder_state(model: Captioner) -> dict[str, Tensor]:
+    """The captioner's weights without the (frozen) encoder's: every ``decoder.*`` tensor."""
+    return {k: v for k, v in model.state_dict().items() if k.startswith("decoder.")}
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def full_state(state_dict: dict[str, Tensor], meta: dict[str, Any], source: str
+               ) -> dict[str, Tensor]:
+    """The whole captioner's weights: ``state_dict`` itself when it holds the encoder, else the
+    decoder's plus those of the encoder checkpoint ``meta`` names, refused if that file is
+    missing or is not (by sha256) the one the captioner was built on."""
+    ref = meta.get(ENCODER_REF)
+    if ref is None or any(k.startswith("encoder.") for k in state_dict):
+        return state_dict
+    path = Path(ref["path"])
+    remedy = ("restore that file (the keyword encoder's best.pt of this run) or retrain the "
+              "captioner (CE, then RL)")
+    if not path.is_file():
+        raise MaacError(f"{source}: holds the decoder only; its encoder checkpoint {path} is "
+                        f"missing; {remedy}")
+    actual = _file_sha256(path)
+    if actual != ref["sha256"]:
+        raise MaacError(f"{source}: holds the decoder only, built on the encoder checkpoint "
+                        f"{path} with sha256 {ref['sha256'][:12]}, but that file now has sha256 "
+                        f"{actual[:12]} (the encoder was retrained or replaced); {remedy}")
+    encoder, _ = read_checkpoint(path)
+    return {**{f"encoder.{k}": v for k, v in encoder.items()}, **state_dict}
+
+
 def save_captioner(model: Captioner, path: Path | str, extra: dict[str, Any] | None = None) -> None:
     """Save weights + metadata (``extra`` adds plain values, e.g. the epoch)."""
     save_checkpoint(path, model.state_dict(), {**model.meta, **(extra or {})})
@@ -182,7 +226,8 @@ def captioner_from_state(
     state_dict: dict[str, Tensor], meta: dict[str, Any], source: str,
     vocab_size: int | None = None, num_keywords: int | None = None,
 ) -> Captioner:
-    """The captioner that ``meta`` describes, with ``state_dict`` loaded strictly."""
+    """The captioner that ``meta`` describes, with ``state_dict`` loaded strictly (its encoder
+    read from the checkpoint ``meta`` names when ``state_dict`` is the decoder's only)."""
     if meta.get("format") in OLD_FORMATS:
         raise MaacError(
             f"{source}: a captioner {OLD_FORMATS[meta['format']]} (format {meta['format']}); "
@@ -203,6 +248,7 @@ def captioner_from_state(
     ids = state_dict.get("decoder.keyword_ids")
     if ids is None:
         raise MaacError(f"{source}: missing key 'decoder.keyword_ids'")
+    state_dict = full_state(state_dict, meta, source)
     model = Captioner(meta["encoder"], meta["captioner"], meta["vocab_size"], ids,
                       meta["variant"], meta["n_mels"])
     model.meta = meta

@@ -44,7 +44,7 @@ from torch import Tensor
 from maac.decoding.greedy import greedy
 from maac.decoding.sampling import sample
 from maac.errors import MaacError
-from maac.models.captioner import Captioner, load_captioner
+from maac.models.captioner import ENCODER_REF, Captioner, decoder_state, load_captioner
 from maac.models.keyword_encoder import EncoderOutput
 from maac.stats import bootstrap
 from maac.stats.clip_metrics import PerClipMean
@@ -55,6 +55,7 @@ from maac.training.data import FrozenEncoderOutputs, Split, chunks, epoch_order,
 from maac.training.encoder_stage import load_encoder_checkpoint
 from maac.training.loop import Recipe
 from maac.training.settings import CAPTIONER_ARCH, ENCODER_ARCH
+from maac.training.state import file_sha256
 
 
 def words_of(tokens: Tensor, lengths: Tensor, vocab: Vocabulary) -> list[list[str]]:
@@ -171,7 +172,19 @@ class CaptionerRecipe(Recipe):
         return metrics
 
     def checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """The decoder's weights; the frozen encoder is named by ``meta["encoder_checkpoint"]``
+        (a model built on an encoder given in memory keeps its whole state)."""
+        if ENCODER_REF in self.model.meta:
+            return decoder_state(self.model), self.model.meta
         return self.model.state_dict(), self.model.meta
+
+    def restore(self, state_dict: dict[str, Tensor]) -> None:
+        """Load a training state's weights: the decoder's (the encoder is the one built on)."""
+        if any(k.startswith("encoder.") for k in state_dict):
+            self.model.load_state_dict(state_dict)
+        else:
+            self.model.decoder.load_state_dict(
+                {k.removeprefix("decoder."): v for k, v in state_dict.items()})
 
 
 class CERecipe(CaptionerRecipe):
@@ -286,8 +299,11 @@ def keyword_vocab_ids(keywords: list[str], vocab: Vocabulary, source: str) -> li
 def captioner_for_ce(
     settings: dict[str, Any], variant: str, encoder_checkpoint: Path, vocab: Vocabulary,
     keywords: list[str], text_hashes: dict[str, str], source: str,
+    encoder_sha256: str | None = None,
 ) -> Captioner:
-    """A new captioner whose encoder is the finetuned keyword encoder's checkpoint."""
+    """A new captioner whose encoder is the finetuned keyword encoder's checkpoint, named in
+    its metadata (path and sha256: ``encoder_sha256``, or computed here) so that the stages'
+    checkpoints need not repeat the frozen encoder's weights."""
     enc_cfg, cap_cfg = settings["encoder"], settings["captioner"]
     state_dict, meta = load_encoder_checkpoint(encoder_checkpoint, enc_cfg, len(keywords),
                                                text_hashes["keywords_sha256"])
@@ -296,6 +312,8 @@ def captioner_for_ce(
                       keyword_vocab_ids(keywords, vocab, source), variant, meta["n_mels"])
     model.encoder.load_state_dict(state_dict, strict=True)
     model.meta.update(text_hashes)
+    model.meta[ENCODER_REF] = {"path": str(encoder_checkpoint),
+                               "sha256": encoder_sha256 or file_sha256(encoder_checkpoint)}
     return model
 
 

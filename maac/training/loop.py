@@ -73,6 +73,10 @@ class Recipe(ABC):
     def validate(self) -> dict[str, float]:
         """Validation metrics (eval mode); must hold the stage's metric."""
 
+    def restore(self, state_dict: dict[str, Tensor]) -> None:
+        """Load the weights of a saved training state (:meth:`checkpoint`'s state dict)."""
+        self.model.load_state_dict(state_dict)
+
     @abstractmethod
     def checkpoint(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         """(state dict, metadata) of the model as ``best.pt`` / ``last.pt`` hold it."""
@@ -137,7 +141,7 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
     if state_path.is_file():
         saved = blob = load_state(state_path, cfg.identity)
         training = blob["training"]
-        recipe.model.load_state_dict(blob["state_dict"])
+        recipe.restore(blob["state_dict"])
         optimizer.load_state_dict(training["optimizer"])
         scheduler.load_state_dict(training["scheduler"])
         set_rng_state(training["rng"])

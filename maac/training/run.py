@@ -180,7 +180,7 @@ def run_captioner(settings: dict[str, Any], stage: str, variant: str, seed: int,
     text_hashes = {k: hashes[k] for k in ("vocab_sha256", "keywords_sha256")}
     if stage == "ce":
         model = captioner_for_ce(settings, variant, init, vocab, keywords, text_hashes,
-                                 str(files["keywords"]))
+                                 str(files["keywords"]), hashes["init_sha256"])
     else:
         model = captioner_for_rl(init, variant, vocab, keywords, text_hashes)
     train_split = load_split(files["features_train"], splits["train"],
