@@ -127,7 +127,8 @@ def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
                for name in ("attention", "training_curves", "intervals")]
     stages["evaluate"] = {
         "cmd": _cmd([*figures, *bundles, *map(s, scores_files(config))], configfile),
-        "deps": [*(s(d) for d in trained), s(features), s(text), s(raw), "maac/decoding",
+        "deps": [*(s(d) for d in trained), s(phases[1]), s(features), s(text), s(raw),
+                 "maac/decoding",
                  "maac/evaluation", "maac/inference", "maac/stats",
                  "workflow/rules/evaluate.smk"],
         "params": [{configfile: ["decoding", "statistics"]}],

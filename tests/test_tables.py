@@ -181,3 +181,14 @@ def test_forest_plot(tmp_path: Path, monkeypatch, key: str) -> None:
     assert main(["figure", "intervals", "results/demo/intervals.json", "--metric", key,
                  "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_papers_numbers_are_shown_only_beside_clotho_v21() -> None:
+    """Zenodo's download, or a local copy whose CSVs passed Clotho v2.1's md5 check."""
+    from maac.cli.report_commands import is_clotho_v21
+
+    assert is_clotho_v21({"source": "zenodo"})
+    assert is_clotho_v21({"source": "local", "local": {"path": "/d", "md5": "zenodo"}})
+    assert is_clotho_v21({"source": "local", "local": {"path": "/d"}})  # the default check
+    assert not is_clotho_v21({"source": "local", "local": {"path": "/d", "md5": "skip"}})
+    assert not is_clotho_v21({"source": "synth"})

@@ -622,6 +622,15 @@ def test_captioner_checkpoints_hold_the_decoder_and_name_their_encoder(tiny_data
     write_bundle("cap/rl/best.pt", "data/text/tiny/vocab.json", "data/text/tiny/keywords.csv",
                  config["audio"], config["decoding"], "model.bundle")
 
+    # The rules pass the encoder file itself: a copy elsewhere serves, another file does not.
+    moved = Path("moved_encoder.pt")
+    moved.write_bytes(encoder_path.read_bytes())
+    model, _ = load_captioner(Path("cap") / "ce" / "best.pt", encoder=moved)
+    assert all(torch.equal(model.state_dict()[f"encoder.{k}"], v) for k, v in encoder.items())
+    with pytest.raises(MaacError, match=r"encoder checkpoint .*frozen/best\.pt with sha256"):
+        load_captioner(Path("cap") / "ce" / "best.pt",
+                       encoder=Path("results/tiny/encoder/frozen/best.pt"))
+
     # A retrained (changed) or missing encoder is refused by name, with what to do.
     encoder_path.write_bytes(encoder_path.read_bytes() + b"\0")
     with pytest.raises(MaacError, match=r"cap/rl/best\.pt: holds the decoder only, built on the "

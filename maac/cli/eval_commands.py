@@ -25,7 +25,7 @@ def _decode(args: argparse.Namespace) -> None:
 
     writable(args.out, "--out")  # before the (slow) decoding
     vocab = Vocabulary.load(args.vocab)
-    model, meta = load_captioner(args.checkpoint, vocab_size=len(vocab))
+    model, meta = load_captioner(args.checkpoint, vocab_size=len(vocab), encoder=args.encoder)
     store = FeatureStore(args.features)
     n_mels = store.attrs.get("n_mels")
     if n_mels is not None and int(n_mels) != int(meta["n_mels"]):
@@ -131,6 +131,8 @@ def register(sub: Any, default_config: Path) -> None:
     """Add this layer's subcommands to the ``maac`` parser."""
     p = sub.add_parser("decode", help="caption every clip of a feature file (file_name,caption)")
     p.add_argument("--checkpoint", required=True, type=Path, help="captioner checkpoint")
+    p.add_argument("--encoder", type=Path, help="the encoder checkpoint a decoder-only captioner "
+                   "was built on (default: the path the checkpoint names)")
     p.add_argument("--features", required=True, type=Path, help="features {split}.h5")
     p.add_argument("--vocab", required=True, type=Path, help="vocab.json it was trained with")
     p.add_argument("--out", required=True, type=Path, help="captions CSV to write")

@@ -42,7 +42,7 @@ def _bundle(args: argparse.Namespace) -> None:
 
     config = sections(args.settings, args.config, ["audio", "decoding"])
     write_bundle(args.checkpoint, args.vocab, args.keywords, config["audio"],
-                 config["decoding"], args.out)
+                 config["decoding"], args.out, args.encoder)
     print(f"model bundle -> {args.out}")
 
 
@@ -55,6 +55,8 @@ def register(sub: Any, default_config: Path) -> None:
 
     p = sub.add_parser("bundle", help="pack a trained captioner with its vocabulary and config")
     p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--encoder", type=Path, help="the encoder checkpoint a decoder-only captioner "
+                   "was built on (default: the path the checkpoint names)")
     p.add_argument("--vocab", required=True, type=Path)
     p.add_argument("--keywords", required=True, type=Path)
     p.add_argument("--config", type=Path, default=default_config)

@@ -42,7 +42,8 @@ def _runtime(args: argparse.Namespace) -> Any:
 def _inputs(args: argparse.Namespace) -> Any:
     from maac.training.run import Inputs
 
-    return Inputs(args.features_dir, args.text_dir, args.init, getattr(args, "pretrained", None))
+    return Inputs(args.features_dir, args.text_dir, args.init, getattr(args, "pretrained", None),
+                  getattr(args, "encoder", None))
 
 
 def _encoder(args: argparse.Namespace) -> None:
@@ -118,6 +119,8 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--seed", type=int, help="default: the config's first seed")
     p.add_argument("--init", type=Path, help="ce: encoder checkpoint (default finetune/best.pt); "
                    "rl: CE checkpoint (default ce/{captioner.rl.start_from}.pt)")
+    p.add_argument("--encoder", type=Path, help="rl: the encoder checkpoint the CE captioner "
+                   "was built on (default: the path it names)")
     p.add_argument("--no-audio", action="store_true",
                    help="blank encoder outputs: the no-audio baseline (use with --out-dir)")
     _common(p, default_config)

@@ -93,11 +93,13 @@ def _trained_with(meta: dict[str, Any], key: str, path: Path, checkpoint: Path |
 def write_bundle(
     checkpoint: Path | str, vocab_path: Path | str, keywords_path: Path | str,
     audio_cfg: dict[str, Any], decoding_cfg: dict[str, Any], out: Path | str,
+    encoder: Path | str | None = None,
 ) -> None:
-    """Pack a trained captioner with its vocabulary, keywords and configs into ``out``."""
+    """Pack a trained captioner with its vocabulary, keywords and configs into ``out``
+    (``encoder``: the encoder checkpoint of a decoder-only one; default the path it names)."""
     vocab_path, keywords_path = Path(vocab_path), Path(keywords_path)
     state_dict, meta = read_checkpoint(checkpoint)
-    state_dict = full_state(state_dict, meta, str(checkpoint))  # self-contained: the encoder too
+    state_dict = full_state(state_dict, meta, str(checkpoint), encoder)  # with the encoder
     Vocabulary.load(vocab_path)  # a readable vocabulary, or its own error
     keywords = KeywordTable.load(keywords_path).words
     _trained_with(meta, "vocab", vocab_path, checkpoint)

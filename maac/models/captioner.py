@@ -183,15 +183,15 @@ def _file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def full_state(state_dict: dict[str, Tensor], meta: dict[str, Any], source: str
-               ) -> dict[str, Tensor]:
+def full_state(state_dict: dict[str, Tensor], meta: dict[str, Any], source: str,
+               encoder: Path | str | None = None) -> dict[str, Tensor]:
     """The whole captioner's weights: ``state_dict`` itself when it holds the encoder, else the
-    decoder's plus those of the encoder checkpoint ``meta`` names, refused if that file is
-    missing or is not (by sha256) the one the captioner was built on."""
+    decoder's plus those of the encoder checkpoint (``encoder``, or the path ``meta`` names),
+    refused if that file is missing or is not (by sha256) the one the captioner was built on."""
     ref = meta.get(ENCODER_REF)
     if ref is None or any(k.startswith("encoder.") for k in state_dict):
         return state_dict
-    path = Path(ref["path"])
+    path = Path(encoder if encoder is not None else ref["path"])
     remedy = ("restore that file (the keyword encoder's best.pt of this run) or retrain the "
               "captioner (CE, then RL)")
     if not path.is_file():
@@ -212,19 +212,23 @@ def save_captioner(model: Captioner, path: Path | str, extra: dict[str, Any] | N
 
 
 def load_captioner(
-    path: Path | str, vocab_size: int | None = None, num_keywords: int | None = None
+    path: Path | str, vocab_size: int | None = None, num_keywords: int | None = None,
+    encoder: Path | str | None = None,
 ) -> tuple[Captioner, dict[str, Any]]:
     """Rebuild a captioner from its checkpoint; refuse one of another vocabulary or keyword set.
+    ``encoder``: the encoder checkpoint of a decoder-only one (default: the path it names).
 
     Returns the model (on the CPU, in training mode as a new module is) and its metadata.
     """
     state_dict, meta = read_checkpoint(path)
-    return captioner_from_state(state_dict, meta, str(path), vocab_size, num_keywords), meta
+    model = captioner_from_state(state_dict, meta, str(path), vocab_size, num_keywords, encoder)
+    return model, meta
 
 
 def captioner_from_state(
     state_dict: dict[str, Tensor], meta: dict[str, Any], source: str,
     vocab_size: int | None = None, num_keywords: int | None = None,
+    encoder: Path | str | None = None,
 ) -> Captioner:
     """The captioner that ``meta`` describes, with ``state_dict`` loaded strictly (its encoder
     read from the checkpoint ``meta`` names when ``state_dict`` is the decoder's only)."""
@@ -248,7 +252,7 @@ def captioner_from_state(
     ids = state_dict.get("decoder.keyword_ids")
     if ids is None:
         raise MaacError(f"{source}: missing key 'decoder.keyword_ids'")
-    state_dict = full_state(state_dict, meta, source)
+    state_dict = full_state(state_dict, meta, source, encoder)
     model = Captioner(meta["encoder"], meta["captioner"], meta["vocab_size"], ids,
                       meta["variant"], meta["n_mels"])
     model.meta = meta

@@ -319,10 +319,11 @@ def captioner_for_ce(
 
 def captioner_for_rl(
     checkpoint: Path, variant: str, vocab: Vocabulary, keywords: list[str],
-    text_hashes: dict[str, str],
+    text_hashes: dict[str, str], encoder: Path | None = None,
 ) -> Captioner:
-    """The CE stage's captioner, refused if made with another vocabulary, keywords or variant."""
-    model, meta = load_captioner(checkpoint, len(vocab), len(keywords))
+    """The CE stage's captioner, refused if made with another vocabulary, keywords or variant
+    (``encoder``: its encoder checkpoint; default the path it names)."""
+    model, meta = load_captioner(checkpoint, len(vocab), len(keywords), encoder)
     if meta["variant"] != variant:
         raise MaacError(f"{checkpoint}: a {meta['variant']!r} captioner, not {variant!r}")
     for key, value in text_hashes.items():

@@ -57,6 +57,7 @@ class Inputs:
     text_dir: Path | None = None
     init: Path | None = None  # finetune: frozen best; ce: encoder best; rl: ce checkpoint
     pretrained: Path | None = None
+    encoder: Path | None = None  # rl: the encoder checkpoint the CE captioner names
     extra: dict[str, Path] = field(default_factory=dict)
 
     def features(self, settings: dict[str, Any], split: str) -> Path:
@@ -182,7 +183,7 @@ def run_captioner(settings: dict[str, Any], stage: str, variant: str, seed: int,
         model = captioner_for_ce(settings, variant, init, vocab, keywords, text_hashes,
                                  str(files["keywords"]), hashes["init_sha256"])
     else:
-        model = captioner_for_rl(init, variant, vocab, keywords, text_hashes)
+        model = captioner_for_rl(init, variant, vocab, keywords, text_hashes, inputs.encoder)
     train_split = load_split(files["features_train"], splits["train"],
                              captions=files["captions_train"], audio_cfg=settings["audio"])
     val_split = load_split(files["features_validation"], splits["validation"],

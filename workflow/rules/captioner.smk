@@ -59,6 +59,7 @@ rule captioner_ce:
 rule captioner_rl:
     input:
         init=f"{CAPTIONER_CE_DIR}/{config['captioner']['rl']['start_from']}.pt",
+        encoder=rules.encoder_finetune.output.best,  # the CE checkpoint holds the decoder only
         features=CAPTIONER_FEATURES,
         text=CAPTIONER_TEXT,
     wildcard_constraints:
@@ -83,6 +84,6 @@ rule captioner_rl:
         f"{LOGS}/captioner/{{variant}}_seed{{seed}}_rl.log",
     shell:
         "maac train captioner --stage rl --variant {wildcards.variant} --seed {wildcards.seed}"
-        " --settings {params.settings:q} --init {input.init:q}"
+        " --settings {params.settings:q} --init {input.init:q} --encoder {input.encoder:q}"
         " --features-dir {params.features_dir:q} --text-dir {params.text_dir:q}"
         " --out-dir {params.out_dir:q} --threads {threads} 2>&1 | tee {log:q}"

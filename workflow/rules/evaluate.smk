@@ -10,6 +10,7 @@ TEXT_DIR = str(paths.text_dir(DATASET))
 rule decode:
     input:
         checkpoint=f"{MODEL}/{{stage}}/best.pt",
+        encoder=rules.encoder_finetune.output.best,  # captioner checkpoints: the decoder only
         features=str(paths.features_h5(DATASET, "{split}")),
         vocab=f"{TEXT_DIR}/vocab.json",
     output:
@@ -24,7 +25,8 @@ rule decode:
     log:
         f"{LOGS}/decode/{{variant}}_seed{{seed}}_{{stage}}_{{split}}.log",
     shell:
-        "maac decode --checkpoint {input.checkpoint:q} --features {input.features:q}"
+        "maac decode --checkpoint {input.checkpoint:q} --encoder {input.encoder:q}"
+        " --features {input.features:q}"
         " --vocab {input.vocab:q} --out {output:q} --beam {params.beam}"
         " --max-length {params.max_length} --length-penalty {params.length_penalty}"
         " 2>&1 | tee {log:q}"
@@ -58,6 +60,7 @@ rule bundle:
     input:
         checkpoint=lambda wildcards: f"{RUN}/{wildcards.variant}/seed{wildcards.seed}/"
         f"{final_stage(wildcards.variant)}/best.pt",
+        encoder=rules.encoder_finetune.output.best,
         vocab=f"{TEXT_DIR}/vocab.json",
         keywords=f"{TEXT_DIR}/keywords.csv",
     output:
@@ -69,7 +72,8 @@ rule bundle:
     log:
         f"{LOGS}/bundle/{{variant}}_seed{{seed}}.log",
     shell:
-        "maac bundle --checkpoint {input.checkpoint:q} --vocab {input.vocab:q}"
+        "maac bundle --checkpoint {input.checkpoint:q} --encoder {input.encoder:q}"
+        " --vocab {input.vocab:q}"
         " --keywords {input.keywords:q} --settings {params.settings:q} --out {output:q}"
         " 2>&1 | tee {log:q}"
 
