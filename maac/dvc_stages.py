@@ -21,7 +21,7 @@ import yaml
 
 from maac import paths
 from maac.config import load_config
-from maac.training.settings import captioner_dir, encoder_dir
+from maac.paths import captioner_dir, encoder_dir
 
 # dataset prefix of the stage names -> its config (the Clotho paper run, the synthetic demo)
 CONFIGS = {"demo": "config/demo.yaml", "clotho": "config/config.yaml"}

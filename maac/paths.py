@@ -91,6 +91,16 @@ def model_dir(run: str, variant: str, seed: int | str) -> Path:
     return RESULTS / run / variant / f"seed{seed}"
 
 
+def encoder_dir(run: str, phase: str) -> Path:
+    """results/{run}/encoder/{phase}/: best.pt, last.pt, metrics.json."""
+    return run_dir(run) / "encoder" / phase
+
+
+def captioner_dir(run: str, variant: str, seed: int | str, stage: str) -> Path:
+    """results/{run}/{variant}/seed{seed}/{stage}/ (stage ce or rl): best.pt, last.pt, metrics."""
+    return run_dir(run) / variant / f"seed{seed}" / stage
+
+
 def metrics_json(run: str, variant: str, seed: int | str, stage: str, split: str) -> Path:
     """aac-metrics scores of a stage's (ce, rl) captions of a split."""
     return model_dir(run, variant, seed) / f"metrics_{stage}_{split}.json"

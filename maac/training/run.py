@@ -15,12 +15,12 @@ import torch
 from maac import paths
 from maac.config import section_hash
 from maac.errors import MaacError
+from maac.paths import captioner_dir, encoder_dir
 from maac.text.build import captions_jsonl, labels_npz
 from maac.text.keywords import KeywordTable
 from maac.text.vocabulary import Vocabulary
 from maac.training.data import load_split
 from maac.training.loop import LoopConfig, NoTracker, Tracker, train
-from maac.training.settings import captioner_dir, encoder_dir
 from maac.training.state import file_sha256, seed_everything
 
 

@@ -9,10 +9,7 @@ rebuilds the same dict from a config file, so both routes give the same config h
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
-
-from maac import paths
 
 STAGES = ("encoder_frozen", "encoder_finetune", "captioner_ce", "captioner_rl")
 ENCODER_ARCH = ("width", "head_dim", "acoustic_dim")
@@ -56,13 +53,3 @@ def stage_settings(config: dict[str, Any], stage: str) -> dict[str, Any]:
 def settings_json(config: dict[str, Any], stage: str) -> str:
     """:func:`stage_settings` as compact JSON (a rule's params, passed to ``maac train``)."""
     return json.dumps(stage_settings(config, stage), sort_keys=True, separators=(",", ":"))
-
-
-def encoder_dir(run: str, phase: str) -> Path:
-    """results/{run}/encoder/{phase}/: best.pt, last.pt, metrics.json."""
-    return paths.run_dir(run) / "encoder" / phase
-
-
-def captioner_dir(run: str, variant: str, seed: int | str, stage: str) -> Path:
-    """results/{run}/{variant}/seed{seed}/{stage}/ (stage ce or rl): best.pt, last.pt, metrics."""
-    return paths.run_dir(run) / variant / f"seed{seed}" / stage

@@ -10,12 +10,12 @@ import uuid
 
 from maac.models.variants import VARIANTS
 from maac.text.build import captions_jsonl
-from maac.training.settings import captioner_dir, encoder_dir, settings_json
+from maac.training.settings import settings_json
 
 os.environ.setdefault("MAAC_PIPELINE_ID", uuid.uuid4().hex)  # one MLflow parent run
 
-CAPTIONER_CE_DIR = str(captioner_dir(config["run"], "{variant}", "{seed}", "ce"))
-CAPTIONER_RL_DIR = str(captioner_dir(config["run"], "{variant}", "{seed}", "rl"))
+CAPTIONER_CE_DIR = str(paths.captioner_dir(config["run"], "{variant}", "{seed}", "ce"))
+CAPTIONER_RL_DIR = str(paths.captioner_dir(config["run"], "{variant}", "{seed}", "rl"))
 CAPTIONER_SPLITS = [config["dataset"]["splits"][s] for s in ("train", "validation")]
 CAPTIONER_FEATURES = [str(paths.features_h5(DATASET, s)) for s in CAPTIONER_SPLITS]
 CAPTIONER_TEXT = [str(captions_jsonl(paths.text_dir(DATASET), s)) for s in CAPTIONER_SPLITS] + [
@@ -26,7 +26,7 @@ CAPTIONER_TEXT = [str(captions_jsonl(paths.text_dir(DATASET), s)) for s in CAPTI
 
 rule captioner_ce:
     input:
-        encoder=str(encoder_dir(config["run"], "finetune") / "best.pt"),
+        encoder=str(paths.encoder_dir(config["run"], "finetune") / "best.pt"),
         features=CAPTIONER_FEATURES,
         text=CAPTIONER_TEXT,
     wildcard_constraints:

@@ -151,13 +151,13 @@ def evaluation_targets():
 
 def training_targets():
     """The training stages: both encoder phases, CE of every variant and seed, RL of maac."""
-    from maac.training.settings import captioner_dir, encoder_dir
 
     run = config["run"]
-    targets = [str(encoder_dir(run, phase) / "metrics.json") for phase in ("frozen", "finetune")]
+    targets = [str(paths.encoder_dir(run, phase) / "metrics.json")
+               for phase in ("frozen", "finetune")]
     for seed in config["seeds"]:
         for variant in config["variants"]:
-            targets.append(str(captioner_dir(run, variant, seed, "ce") / "metrics.json"))
+            targets.append(str(paths.captioner_dir(run, variant, seed, "ce") / "metrics.json"))
             if final_stage(variant) == "rl":
-                targets.append(str(captioner_dir(run, variant, seed, "rl") / "metrics.json"))
+                targets.append(str(paths.captioner_dir(run, variant, seed, "rl") / "metrics.json"))
     return targets

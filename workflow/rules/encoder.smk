@@ -10,13 +10,13 @@ import shlex
 import uuid
 
 from maac.text.build import labels_npz
-from maac.training.settings import encoder_dir, settings_json
+from maac.training.settings import settings_json
 
 # One MLflow parent run per snakemake invocation: every job inherits this id (maac.tracking).
 os.environ.setdefault("MAAC_PIPELINE_ID", uuid.uuid4().hex)
 
-ENCODER_FROZEN = str(encoder_dir(config["run"], "frozen"))
-ENCODER_FINETUNE = str(encoder_dir(config["run"], "finetune"))
+ENCODER_FROZEN = str(paths.encoder_dir(config["run"], "frozen"))
+ENCODER_FINETUNE = str(paths.encoder_dir(config["run"], "finetune"))
 ENCODER_SPLITS = [config["dataset"]["splits"][s] for s in ("train", "validation")]
 ENCODER_FEATURES = [str(paths.features_h5(DATASET, s)) for s in ENCODER_SPLITS]
 ENCODER_TEXT = [str(labels_npz(paths.text_dir(DATASET), s)) for s in ENCODER_SPLITS] + [
