@@ -113,6 +113,16 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> dict:
             "scores": root / "scores.csv"}
 
 
+def test_vocab_of_captions_that_share_no_word_with_the_references(evaluated: dict) -> None:
+    """A collapsed model (one caption for every clip, no word of any reference): Vocab is still
+    its word count, where aac-metrics' vocab with references divides by zero."""
+    from maac.evaluation.metrics import score
+
+    predictions = {name: "zyzzyva quokka zyzzyva" for name in REFERENCES}
+    result = score(predictions, REFERENCES, cache_path=evaluated["cache"]).corpus
+    assert result["vocab"] == 2
+
+
 def test_evaluate_gives_exactly_aac_metrics_numbers(evaluated: dict) -> None:
     result, direct = evaluated["json"], evaluated["direct"]
     assert list(result) == [*METRICS, "unavailable", "provenance"]

@@ -127,9 +127,10 @@ def score(
     names = sorted(references)
     candidates = [_one_line(predictions[name]) for name in names]
     mult_refs = [[_one_line(r) for r in references[name] if r.strip()] for name in names]
-    metrics = [*_BASE, "spider" if tools.spice_available else "cider_d", "vocab"]
+    metrics = [*_BASE, "spider" if tools.spice_available else "cider_d"]
 
     import aac_metrics  # slow import (msclap, transformers): only here
+    from aac_metrics.functional.vocab import vocab
     from aac_metrics.utils.tokenization import preprocess_mono_sents
 
     java = {"cache_path": str(tools.cache_path), "java_path": tools.java}
@@ -143,6 +144,9 @@ def score(
             pos += len(refs)
         corpus, sents = aac_metrics.evaluate(cands, refs_tok, preprocess=False,
                                              metrics=metrics, device="cpu", **java)
+        # Vocab counts the candidates' words only; given references, aac-metrics 0.6 also
+        # computes a vocabulary F1 that divides by zero when no candidate word is in them
+        corpus["vocab"] = vocab(cands, None)[0]["vocab.cands"]
     except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as err:
         raise MetricsError(
             f"aac-metrics failed ({type(err).__name__}: {err}); run `maac metrics-setup` "
@@ -152,8 +156,6 @@ def score(
     model_corpus, model_sents = _model_scores(cands, refs_tok, models, (corpus, sents)
                                               if tools.spice_available else None)
     corpus, sents = {**corpus, **model_corpus}, {**sents, **model_sents}
-    if "vocab.cands" in corpus:
-        corpus["vocab"] = corpus["vocab.cands"]
     result: dict[str, Any] = {key: None for key in METRICS}
     for key in METRICS:
         if key in corpus:
