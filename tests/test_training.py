@@ -148,8 +148,8 @@ def test_scst_reward_equals_aac_metrics_on_the_training_corpus(tiny_data: Path) 
     """Rewards (DF from the training captions) = aac-metrics' cider_d over the training set."""
     from aac_metrics.functional import cider_d
 
+    from maac.training.batches import load_split
     from maac.training.captioner_stage import reward_scorer, words_of
-    from maac.training.data import load_split
 
     vocab = Vocabulary.load("data/text/tiny/vocab.json")
     train_split = load_split("data/features/tiny/development.h5", "development",
@@ -427,7 +427,7 @@ def test_captioner_specaugment_encodes_every_batch_anew_with_the_frozen_encoder(
     encoder in eval mode without gradient; with no stripes it is the un-augmented encoder."""
     from maac.models.captioner import build_keyword_encoder
     from maac.training.augment import InputSpecAugment
-    from maac.training.data import FrozenEncoderOutputs, load_split
+    from maac.training.batches import FrozenEncoderOutputs, load_split
 
     config = tiny_config()
     cpu = torch.device("cpu")
@@ -505,7 +505,7 @@ def test_ce_and_rl_specaugment_only_if_configured_and_repeatable(
 def test_batches_pad_to_a_multiple_of_64_frames_and_the_padding_changes_nothing(
         tiny_data: Path) -> None:
     from maac.models.captioner import build_keyword_encoder
-    from maac.training.data import PAD_FRAMES, load_split
+    from maac.training.batches import PAD_FRAMES, load_split
 
     audio = tiny_config()["audio"]
     split = load_split(Path("data/features/tiny/development.h5"), "development", audio_cfg=audio)

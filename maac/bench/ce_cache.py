@@ -29,7 +29,7 @@ def _split(folder: Path, clips: int, seconds: float, vocab_size: int, audio_cfg:
            seed: int) -> Any:
     from maac.audio.feature_store import FeatureStore, write_features
     from maac.data.manifest import Clip
-    from maac.training.data import Split
+    from maac.training.batches import Split
 
     paths = synthetic_clips(folder / "audio", clips, seed, (seconds, seconds))
     rng = np.random.default_rng(seed)

@@ -50,8 +50,8 @@ from maac.stats import bootstrap
 from maac.stats.clip_metrics import PerClipMean
 from maac.text.vocabulary import BOS_ID, PAD_ID, Vocabulary
 from maac.training.augment import InputSpecAugment
+from maac.training.batches import FrozenEncoderOutputs, Split, chunks, epoch_order, pad_tokens
 from maac.training.cider import CiderD
-from maac.training.data import FrozenEncoderOutputs, Split, chunks, epoch_order, pad_tokens
 from maac.training.encoder_stage import load_encoder_checkpoint
 from maac.training.loop import Recipe
 from maac.training.settings import CAPTIONER_ARCH, ENCODER_ARCH
@@ -335,19 +335,28 @@ def captioner_for_rl(
     return model
 
 
-def spice_score(hyps: dict[str, list[str]], refs: dict[str, list[list[str]]]) -> float | None:
-    """Corpus SPICE via aac-metrics when its Java tools are installed; None otherwise."""
+def spice_available() -> bool:
+    """Whether SPICE (Java, its jar and Stanford CoreNLP) is installed for aac-metrics."""
     from maac.evaluation.java_setup import default_cache_path, spice_status
 
     if spice_status(default_cache_path()) is not None:
-        return None  # jars missing: say so without importing aac-metrics (~10 s per process)
+        return False  # jars missing: say so without importing aac-metrics (~10 s per process)
     try:
-        from aac_metrics.functional.spice import check_spice_install, spice
+        from aac_metrics.functional.spice import check_spice_install
         from aac_metrics.utils.globals import get_default_cache_path
 
         check_spice_install(get_default_cache_path())
     except Exception:  # not installed: Java, the SPICE jar or Stanford CoreNLP missing
+        return False
+    return True
+
+
+def spice_score(hyps: dict[str, list[str]], refs: dict[str, list[list[str]]]) -> float | None:
+    """Corpus SPICE via aac-metrics when its Java tools are installed; None otherwise."""
+    if not spice_available():
         return None
+    from aac_metrics.functional.spice import spice
+
     keys = list(hyps)
     corpus, _ = spice([" ".join(hyps[k]) for k in keys],
                       [[" ".join(r) for r in refs[k]] for k in keys])

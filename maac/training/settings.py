@@ -50,6 +50,16 @@ def stage_settings(config: dict[str, Any], stage: str) -> dict[str, Any]:
     return out
 
 
+def stage_sections(stage: str) -> tuple[str, ...]:
+    """The top-level sections :func:`stage_settings` gives ``stage`` (``pretrained`` aside:
+    only the full-width encoder has one)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGES)}")
+    common = ("run", "dataset", "audio", "training", "encoder")
+    return (*common, "seed") if stage.startswith("encoder_") else (*common, "captioner",
+                                                                   "decoding")
+
+
 def settings_json(config: dict[str, Any], stage: str) -> str:
     """:func:`stage_settings` as compact JSON (a rule's params, passed to ``maac train``)."""
     return json.dumps(stage_settings(config, stage), sort_keys=True, separators=(",", ":"))
