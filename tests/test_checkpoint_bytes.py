@@ -96,7 +96,8 @@ def test_old_checkpoints_that_still_hold_timings_load(tmp_path: Path) -> None:
     """Checkpoints written before this change carried timings in ``meta['validation']`` and
     ``training['history']``, and the run id: extra plain values that nothing reads, so they
     load as before (no retraining needed)."""
-    from maac.models.captioner import Captioner, load_captioner, read_checkpoint
+    from maac.models.captioner import Captioner, load_captioner
+    from maac.models.checkpoint import read_checkpoint
 
     cfg = tiny_config()
     model = Captioner(cfg["encoder"], cfg["captioner"], 20, [4, 5, 6, 7, 8, 9])

@@ -667,7 +667,8 @@ def test_captioner_checkpoints_hold_the_decoder_and_name_their_encoder(tiny_data
     """best.pt / last.pt of CE and RL: decoder weights only, the encoder named by path and
     sha256 and read from it on loading; the bundle holds both and needs no other file."""
     from maac.inference.bundle import read_bundle, write_bundle
-    from maac.models.captioner import load_captioner, read_checkpoint
+    from maac.models.captioner import load_captioner
+    from maac.models.checkpoint import read_checkpoint
     from maac.training.state import file_sha256
 
     config = tiny_config(epochs=1)

@@ -21,14 +21,8 @@ import torch
 
 from maac.config import validate_config
 from maac.errors import MaacError
-from maac.models.captioner import (
-    Captioner,
-    captioner_from_state,
-    full_state,
-    load_torch_file,
-    read_checkpoint,
-    save_torch,
-)
+from maac.models.captioner import Captioner, captioner_from_state, full_state
+from maac.models.checkpoint import load_torch_file, read_checkpoint, save_torch
 from maac.text.keywords import KeywordTable
 from maac.text.vocabulary import Vocabulary
 

@@ -4,8 +4,8 @@ Built from the config's ``encoder`` and ``captioner`` sections, the vocabulary s
 keyword -> vocabulary id mapping. Saved as ``{"state_dict", "meta"}`` with ``torch.save``; the
 metadata holds what rebuilds the model (architecture keys, vocabulary size, keyword count,
 variant) and the hash of the two config sections, so :func:`load_captioner` needs no config and
-refuses a checkpoint trained with another vocabulary. The same content gives the same bytes
-(:func:`save_torch`), so a rerun that changes no weight changes no checkpoint's hash.
+refuses a checkpoint trained with another vocabulary. The file format itself (same content,
+same bytes) is :mod:`maac.models.checkpoint`.
 
 The training stages keep the encoder frozen, so their checkpoints hold the decoder's weights
 only (:func:`decoder_state`) and name the keyword-encoder checkpoint they were built on in
@@ -18,7 +18,6 @@ checkpoint reads the encoder from that file, refused unless its sha256 is the re
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from maac.atomic import atomic_file
 from maac.config import section_hash
 from maac.errors import MaacError
+from maac.models.checkpoint import read_checkpoint, save_checkpoint
 from maac.models.decoder import Decoder, DecoderState
 from maac.models.keyword_encoder import EncoderOutput, KeywordEncoder
 from maac.models.resnet38 import Augment
@@ -113,61 +112,6 @@ class Captioner(nn.Module):
         """Teacher-forced logits (B, T, V) for tokens (B, T), and the encoder's outputs."""
         encoder_out = self.encode(features, lengths)
         return self.decoder(encoder_out, tokens), encoder_out
-
-
-def save_torch(obj: Any, path: Path | str) -> None:
-    """``torch.save(obj)`` atomically, in bytes that depend only on ``obj``'s content.
-
-    Saved through a file object: given a file name, ``torch.save`` names the zip's records
-    after it (here the random temporary name). And pickled from a canonical copy: pickle
-    writes an object met twice as a reference, so equal values made differently (a resumed
-    stage's history, read back from its state, beside new records) would differ in bytes.
-    """
-    with atomic_file(path) as tmp, tmp.open("wb") as f:
-        torch.save(_canonical(obj), f)
-
-
-def _canonical(value: Any) -> Any:
-    """Plain dicts, lists and tuples copied, strings interned: equal content, equal pickle."""
-    kind = type(value)
-    if kind is dict:
-        return {_canonical(k): _canonical(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return kind(_canonical(v) for v in value)
-    if kind is str:
-        return sys.intern(value)
-    return value  # tensors, numbers, state dicts (OrderedDict with their version metadata)
-
-
-def save_checkpoint(path: Path | str, state_dict: dict[str, Tensor], meta: dict[str, Any]) -> None:
-    """``torch.save({"state_dict", "meta"})`` atomically; meta holds only plain values."""
-    save_torch({"state_dict": state_dict, "meta": meta}, path)
-
-
-def load_torch_file(path: Path | str, what: str, error: type[MaacError] = MaacError,
-                    remedy: str = "make it again") -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU; ``error`` naming the file otherwise.
-
-    The error is one line: torch's own text (many lines, suggesting an unsafe load) is left out.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise error(f"{path}: {what} not found")
-    if path.stat().st_size == 0:
-        raise error(f"{path}: the {what} is empty; {remedy}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors have many types
-        raise error(f"{path}: not a {what} or damaged (it holds objects other than plain "
-                    f"values and tensors, or is truncated); {remedy}") from err
-
-
-def read_checkpoint(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """The state dict and metadata written by :func:`save_checkpoint` (``weights_only=True``)."""
-    blob = load_torch_file(path, "checkpoint")
-    if not isinstance(blob, dict) or not {"state_dict", "meta"} <= set(blob):
-        raise MaacError(f"{path}: not a maac checkpoint (expected 'state_dict' and 'meta')")
-    return blob["state_dict"], blob["meta"]
 
 
 ENCODER_REF = "encoder_checkpoint"  # meta key: {"path", "sha256"} of the encoder's checkpoint

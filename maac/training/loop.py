@@ -38,7 +38,7 @@ from torch import Tensor
 
 from maac.atomic import atomic_file
 from maac.errors import MaacError
-from maac.models.captioner import save_checkpoint
+from maac.models.checkpoint import save_checkpoint
 from maac.training.state import load_state, rng_state, save_state, set_rng_state
 
 TIMINGS = ("samples_per_s", "train_seconds")  # per-epoch keys that vary from run to run
