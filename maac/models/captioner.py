@@ -18,6 +18,7 @@ checkpoint reads the encoder from that file, refused unless its sha256 is the re
 from __future__ import annotations
 
 import hashlib
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,14 @@ from maac.config import section_hash
 from maac.errors import MaacError
 from maac.models.checkpoint import read_checkpoint, save_checkpoint
 from maac.models.decoder import Decoder, DecoderState
+from maac.models.hparams import ENCODER_KEYS, DecoderConfig
 from maac.models.keyword_encoder import EncoderOutput, KeywordEncoder
 from maac.models.resnet38 import Augment
 
 FORMAT = "maac-captioner/2"  # /2: the W -> W^ and P -> P^ projections, detach_keywords
 OLD_FORMATS = {"maac-captioner/1": "from before the keyword and previous-word projections "
                                    "W -> W^ and P -> P^"}
-ENCODER_KEYS = ("width", "head_dim", "acoustic_dim")
-CAPTIONER_KEYS = (
-    "embed_dim", "hidden_dim", "attention_dim", "top_keywords", "word_dropout",
-    "classifier_dropout", "detach_keywords",
-)
-DEFAULTS = {"detach_keywords": True}  # config.yaml's value, for configs written in code
+DEFAULTS = {f.name: f.default for f in fields(DecoderConfig) if f.default is not MISSING}
 
 
 def build_keyword_encoder(
@@ -65,6 +62,7 @@ class Captioner(nn.Module):
     ) -> None:
         super().__init__()
         captioner_cfg = {**DEFAULTS, **captioner_cfg}
+        decoder_cfg = DecoderConfig.from_section(captioner_cfg)
         keyword_ids = torch.as_tensor(keyword_ids, dtype=torch.long)
         self.encoder = build_keyword_encoder(encoder_cfg, len(keyword_ids), n_mels)
         self.decoder = Decoder(
@@ -72,19 +70,13 @@ class Captioner(nn.Module):
             keyword_ids,
             sequence_dim=self.encoder.sequence_dim,
             acoustic_dim=encoder_cfg["acoustic_dim"],
-            embed_dim=captioner_cfg["embed_dim"],
-            hidden_dim=captioner_cfg["hidden_dim"],
-            attention_dim=captioner_cfg["attention_dim"],
-            top_keywords=captioner_cfg["top_keywords"],
-            word_dropout=captioner_cfg["word_dropout"],
-            classifier_dropout=captioner_cfg["classifier_dropout"],
             variant=variant,
-            detach_keywords=bool(captioner_cfg["detach_keywords"]),
+            **decoder_cfg.section(),
         )
         self.meta: dict[str, Any] = {
             "format": FORMAT,
             "encoder": {k: encoder_cfg[k] for k in ENCODER_KEYS},
-            "captioner": {k: captioner_cfg[k] for k in CAPTIONER_KEYS},
+            "captioner": decoder_cfg.section(),
             "vocab_size": vocab_size,
             "num_keywords": len(keyword_ids),
             "variant": variant,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from maac.models.hparams import DECODER_KEYS, ENCODER_KEYS
+
 STAGES = ("encoder_frozen", "encoder_finetune", "captioner_ce", "captioner_rl")
-ENCODER_ARCH = ("width", "head_dim", "acoustic_dim")
-CAPTIONER_ARCH = ("embed_dim", "hidden_dim", "attention_dim", "top_keywords", "word_dropout",
-                  "classifier_dropout", "detach_keywords")
+ENCODER_ARCH = ENCODER_KEYS  # the fields of maac.models.hparams' dataclasses
+CAPTIONER_ARCH = DECODER_KEYS
 
 
 def stage_settings(config: dict[str, Any], stage: str) -> dict[str, Any]:
