@@ -96,11 +96,11 @@ def test_old_checkpoints_that_still_hold_timings_load(tmp_path: Path) -> None:
     """Checkpoints written before this change carried timings in ``meta['validation']`` and
     ``training['history']``, and the run id: extra plain values that nothing reads, so they
     load as before (no retraining needed)."""
-    from maac.models.captioner import Captioner, load_captioner
+    from maac.models.captioner import CaptionModel, load_captioner
     from maac.models.checkpoint import read_checkpoint
 
     cfg = tiny_config()
-    model = Captioner(cfg["encoder"], cfg["captioner"], 20, [4, 5, 6, 7, 8, 9])
+    model = CaptionModel(cfg["encoder"], cfg["captioner"], 20, [4, 5, 6, 7, 8, 9])
     timings = {"samples_per_s": 88.3, "train_seconds": 0.14}
     meta = {**model.meta, "stage": "captioner_ce", "epoch": 1,
             "validation": {"epoch": 1, "train_loss": 2.5, "val_cider_d": 0.1, **timings}}

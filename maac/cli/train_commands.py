@@ -70,7 +70,7 @@ def _prior(args: argparse.Namespace) -> None:
     from maac import paths
     from maac.text.vocabulary import Vocabulary
     from maac.training.baselines import caption_prior
-    from maac.training.batches import read_captions
+    from maac.training.batches import read_encoded_captions
 
     config = load_config(args.config)
     text = args.text_dir or paths.text_dir(config["dataset"]["name"])
@@ -78,7 +78,7 @@ def _prior(args: argparse.Namespace) -> None:
     words = vocab.id_to_word
 
     def refs(split: str) -> dict[str, list[list[str]]]:
-        caps = read_captions(text / f"captions_{split}.jsonl")
+        caps = read_encoded_captions(text / f"captions_{split}.jsonl")
         return {k: [[words[i] for i in c[1:-1]] for c in v] for k, v in caps.items()}
 
     splits = config["dataset"]["splits"]

@@ -48,8 +48,9 @@ def build_keyword_encoder(
                           n_mels)
 
 
-class Captioner(nn.Module):
-    """Keyword encoder + decoder, with the decoder's step API passed through."""
+class CaptionModel(nn.Module):
+    """Keyword encoder + decoder as one module, with the decoder's step API passed through (the
+    public API over a model bundle is :class:`maac.inference.api.Captioner`)."""
 
     def __init__(
         self,
@@ -109,7 +110,7 @@ class Captioner(nn.Module):
 ENCODER_REF = "encoder_checkpoint"  # meta key: {"path", "sha256"} of the encoder's checkpoint
 
 
-def decoder_state(model: Captioner) -> dict[str, Tensor]:
+def decoder_state(model: CaptionModel) -> dict[str, Tensor]:
     """The captioner's weights without the (frozen) encoder's: every ``decoder.*`` tensor."""
     return {k: v for k, v in model.state_dict().items() if k.startswith("decoder.")}
 
@@ -142,7 +143,8 @@ def full_state(state_dict: dict[str, Tensor], meta: dict[str, Any], source: str,
     return {**{f"encoder.{k}": v for k, v in encoder.items()}, **state_dict}
 
 
-def save_captioner(model: Captioner, path: Path | str, extra: dict[str, Any] | None = None) -> None:
+def save_captioner(model: CaptionModel, path: Path | str,
+                   extra: dict[str, Any] | None = None) -> None:
     """Save weights + metadata (``extra`` adds plain values, e.g. the epoch)."""
     save_checkpoint(path, model.state_dict(), {**model.meta, **(extra or {})})
 
@@ -150,7 +152,7 @@ def save_captioner(model: Captioner, path: Path | str, extra: dict[str, Any] | N
 def load_captioner(
     path: Path | str, vocab_size: int | None = None, num_keywords: int | None = None,
     encoder: Path | str | None = None,
-) -> tuple[Captioner, dict[str, Any]]:
+) -> tuple[CaptionModel, dict[str, Any]]:
     """Rebuild a captioner from its checkpoint; refuse one of another vocabulary or keyword set.
     ``encoder``: the encoder checkpoint of a decoder-only one (default: the path it names).
 
@@ -165,7 +167,7 @@ def captioner_from_state(
     state_dict: dict[str, Tensor], meta: dict[str, Any], source: str,
     vocab_size: int | None = None, num_keywords: int | None = None,
     encoder: Path | str | None = None,
-) -> Captioner:
+) -> CaptionModel:
     """The captioner that ``meta`` describes, with ``state_dict`` loaded strictly (its encoder
     read from the checkpoint ``meta`` names when ``state_dict`` is the decoder's only)."""
     if meta.get("format") in OLD_FORMATS:
@@ -189,7 +191,7 @@ def captioner_from_state(
     if ids is None:
         raise MaacError(f"{source}: missing key 'decoder.keyword_ids'")
     state_dict = full_state(state_dict, meta, source, encoder)
-    model = Captioner(meta["encoder"], meta["captioner"], meta["vocab_size"], ids,
+    model = CaptionModel(meta["encoder"], meta["captioner"], meta["vocab_size"], ids,
                       meta["variant"], meta["n_mels"])
     model.meta = meta
     expected, found = set(model.state_dict()), set(state_dict)
