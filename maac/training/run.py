@@ -98,7 +98,7 @@ class _Stage:
     name: str  # encoder_frozen, ..., captioner_rl
     text: str  # labels or captions
     seed: int
-    identity: dict[str, str]  # before config_hash and seed (stage) / after them (captioner)
+    identity: dict[str, str]  # after stage and config_hash, before the input hashes
     tags: dict[str, str]  # maac.* tags before the config hash
     run_name: str
     epochs: int
