@@ -746,3 +746,22 @@ def test_an_interrupted_captioner_stage_resumes_to_the_same_bytes(
         for name in ("best.pt", "last.pt"):
             assert (Path("whole") / stage / name).read_bytes() == (
                 Path("killed") / stage / name).read_bytes(), f"{stage}/{name}"
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ("{not json", "--settings: not JSON"),
+    ('{"run": "tiny"}', "--settings: missing section(s) dataset, audio, training, encoder, seed"),
+    ("[1]", "--settings: missing section(s) run, dataset"),
+])
+def test_train_settings_are_read_by_the_one_parser(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], settings: str, message: str
+) -> None:
+    """``maac train --settings`` goes through maac.config.parse_settings: one line naming the
+    sections missing, before any file is read."""
+    from maac.cli.train_commands import main
+
+    files = stage_files(tiny_config(), "encoder_frozen", out=tmp_path)
+    assert main(["encoder", "--phase", "frozen", "--settings", settings,
+                 *stage_args(files, "labels"), "--no-tracking"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"maac: error: {message}") and "\n" not in err
