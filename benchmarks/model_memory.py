@@ -26,7 +26,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from maac.config import load_config  # noqa: E402
-from maac.models.captioner import Captioner  # noqa: E402
+from maac.models.captioner import CaptionModel  # noqa: E402
 from maac.models.keyword_encoder import keyword_loss  # noqa: E402
 
 GIB = 1024**3
@@ -57,7 +57,7 @@ def main() -> None:
     device = torch.device(args.device)
     config = load_config(args.config)
     start = time.perf_counter()
-    model = Captioner(config["encoder"], config["captioner"], args.vocab_size,
+    model = CaptionModel(config["encoder"], config["captioner"], args.vocab_size,
                       torch.arange(args.keywords) + 4, args.variant).train().to(device)
     build_s = time.perf_counter() - start
     params = sum(p.numel() for p in model.parameters())

@@ -288,17 +288,23 @@ def section_hash(section: Any) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def parse_settings(settings_json: str, keys: Sequence[str]) -> dict[str, Any]:
+    """The config sections a rule passes as ``--settings JSON``: a JSON object holding at
+    least the top-level sections ``keys``. The one parser of ``--settings``."""
+    try:
+        settings = json.loads(settings_json)
+    except ValueError as err:
+        raise ConfigError(f"--settings: not JSON ({err})") from err
+    missing = [k for k in keys if not isinstance(settings, dict) or k not in settings]
+    if missing:
+        raise ConfigError(f"--settings: missing section(s) {', '.join(missing)}")
+    return settings
+
+
 def sections(settings_json: str | None, config_path: Path | str, keys: list[str]) -> dict:
     """Config sections ``keys``: from ``--settings JSON`` (as rules pass exactly the sections
     a step depends on) or else from the config file."""
     if settings_json:
-        try:
-            settings = json.loads(settings_json)
-        except ValueError as err:
-            raise ConfigError(f"--settings: not JSON ({err})") from err
-        missing = [k for k in keys if not isinstance(settings, dict) or k not in settings]
-        if missing:
-            raise ConfigError(f"--settings: missing section(s) {', '.join(missing)}")
-        return settings
+        return parse_settings(settings_json, keys)
     config = load_config(config_path)
     return {k: config[k] for k in keys}

@@ -18,15 +18,26 @@ from pathlib import Path
 import torch
 import yaml
 
-from tests.test_training import make_dataset, tiny_config
+from tests.test_training import make_dataset, stage_args, stage_files, tiny_config
 
 COMMON = ["--config", "tiny.yaml", "--threads", "1", "--device", "cpu", "--no-progress"]
 UNTRACKED = [*COMMON, "--no-tracking"]  # MLflow costs ~10 s a stage here: in stage 1 only
+
+
+def _files(stage: str) -> list[str]:
+    """The files the rule of ``stage`` (maac seed 1) names, as ``maac train`` options."""
+    files = stage_files(tiny_config(epochs=2), stage)
+    return stage_args(files, "labels" if stage.startswith("encoder_") else "captions")
+
+
 STAGES = [
-    ["train", "encoder", "--phase", "frozen", *COMMON],
-    ["train", "encoder", "--phase", "finetune", *UNTRACKED],
-    ["train", "captioner", "--stage", "ce", "--variant", "maac", "--seed", "1", *UNTRACKED],
-    ["train", "captioner", "--stage", "rl", "--variant", "maac", "--seed", "1", *UNTRACKED],
+    ["train", "encoder", "--phase", "frozen", *_files("encoder_frozen"), *COMMON],
+    ["train", "encoder", "--phase", "finetune", *_files("encoder_finetune"), *UNTRACKED],
+    ["train", "captioner", "--stage", "ce", "--variant", "maac", "--seed", "1",
+     *_files("captioner_ce"), *UNTRACKED],
+    ["train", "captioner", "--stage", "rl", "--variant", "maac", "--seed", "1",
+     *_files("captioner_rl"), "--encoder", "results/tiny/encoder/finetune/best.pt",
+     *UNTRACKED],
     ["bundle", "--checkpoint", "results/tiny/maac/seed1/rl/best.pt", "--vocab",
      "data/text/tiny/vocab.json", "--keywords", "data/text/tiny/keywords.csv", "--config",
      "tiny.yaml", "--out", "results/tiny/maac/seed1/model.bundle"],
@@ -85,10 +96,11 @@ def test_old_checkpoints_that_still_hold_timings_load(tmp_path: Path) -> None:
     """Checkpoints written before this change carried timings in ``meta['validation']`` and
     ``training['history']``, and the run id: extra plain values that nothing reads, so they
     load as before (no retraining needed)."""
-    from maac.models.captioner import Captioner, load_captioner, read_checkpoint
+    from maac.models.captioner import CaptionModel, load_captioner
+    from maac.models.checkpoint import read_checkpoint
 
     cfg = tiny_config()
-    model = Captioner(cfg["encoder"], cfg["captioner"], 20, [4, 5, 6, 7, 8, 9])
+    model = CaptionModel(cfg["encoder"], cfg["captioner"], 20, [4, 5, 6, 7, 8, 9])
     timings = {"samples_per_s": 88.3, "train_seconds": 0.14}
     meta = {**model.meta, "stage": "captioner_ce", "epoch": 1,
             "validation": {"epoch": 1, "train_loss": 2.5, "val_cider_d": 0.1, **timings}}

@@ -17,7 +17,7 @@ from maac.decoding import (
     to_text,
 )
 from maac.decoding.decoded import step_logprobs
-from maac.models.captioner import Captioner
+from maac.models.captioner import CaptionModel
 from maac.models.keyword_encoder import EncoderOutput
 from maac.text.vocabulary import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 from tests.conftest import REPO, imported_modules
@@ -30,11 +30,11 @@ CAPTIONER = {"embed_dim": 16, "hidden_dim": 16, "attention_dim": 16, "top_keywor
 LENGTHS = [160, 101, 67, 130, 96]
 
 
-def _model(variant: str = "maac", seed: int = 0, eos_bias: float = 2.5) -> Captioner:
+def _model(variant: str = "maac", seed: int = 0, eos_bias: float = 2.5) -> CaptionModel:
     """A tiny random captioner in float64 (exact comparisons), eval mode, that ends captions at
     varied lengths (EOS logit raised)."""
     torch.manual_seed(seed)
-    model = Captioner(ENCODER, CAPTIONER, VOCAB, KEYWORD_IDS, variant).double().eval()
+    model = CaptionModel(ENCODER, CAPTIONER, VOCAB, KEYWORD_IDS, variant).double().eval()
     generator = torch.Generator().manual_seed(seed + 1)
     for module in model.modules():  # PANNs zeroes each block's bn2 weight: make every path live
         if isinstance(module, torch.nn.BatchNorm2d):
@@ -59,7 +59,7 @@ def _padded(clips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return batch, torch.tensor([len(c) for c in clips])
 
 
-def _encode(model: Captioner, seed: int = 3) -> EncoderOutput:
+def _encode(model: CaptionModel, seed: int = 3) -> EncoderOutput:
     with torch.no_grad():
         return model.encode(*_padded(_clips(seed)))
 

@@ -15,7 +15,7 @@ from maac.audio.feature_store import file_sha256
 from maac.cli.main import main
 from maac.errors import MaacError
 from maac.inference.bundle import BundleError, read_bundle, write_bundle
-from maac.models.captioner import Captioner as Model
+from maac.models.captioner import CaptionModel as Model
 from maac.models.captioner import save_captioner
 from maac.text.keywords import Keyword, KeywordTable
 from maac.text.vocabulary import Vocabulary

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from maac.cli import model_commands
 from maac.errors import MaacError
-from maac.models.captioner import Captioner, load_captioner, save_captioner
+from maac.models.captioner import CaptionModel, load_captioner, save_captioner
 from maac.models.decoder import VARIANTS, Decoder
 from maac.models.keyword_encoder import keyword_loss
 from tests.conftest import REPO, imported_modules
@@ -23,9 +23,9 @@ CAPTIONER = {"embed_dim": 16, "hidden_dim": 16, "attention_dim": 16, "top_keywor
              "word_dropout": 0.5, "classifier_dropout": 0.25, "detach_keywords": True}
 
 
-def _model(variant: str = "maac", seed: int = 0, **captioner: object) -> Captioner:
+def _model(variant: str = "maac", seed: int = 0, **captioner: object) -> CaptionModel:
     torch.manual_seed(seed)
-    model = Captioner(ENCODER, {**CAPTIONER, **captioner}, VOCAB, KEYWORD_IDS, variant)
+    model = CaptionModel(ENCODER, {**CAPTIONER, **captioner}, VOCAB, KEYWORD_IDS, variant)
     _randomise_batchnorm(model)
     return model
 
@@ -254,9 +254,9 @@ def test_keyword_embeddings_are_detached_and_not_dropped_out_only_if_configured(
 
 def test_bad_dimensions_and_variants_are_errors() -> None:
     with pytest.raises(MaacError, match="must be equal"):
-        Captioner(dict(ENCODER, acoustic_dim=32), CAPTIONER, VOCAB, KEYWORD_IDS)
+        CaptionModel(dict(ENCODER, acoustic_dim=32), CAPTIONER, VOCAB, KEYWORD_IDS)
     with pytest.raises(MaacError, match="unknown captioner variant"):
-        Captioner(ENCODER, CAPTIONER, VOCAB, KEYWORD_IDS, "both")
+        CaptionModel(ENCODER, CAPTIONER, VOCAB, KEYWORD_IDS, "both")
     with pytest.raises(MaacError, match="vocabulary ids"):
         Decoder(VOCAB, torch.tensor([3, 40, 5]), 256, 16, 16, 16, 16, top_keywords=3)
     with pytest.raises(MaacError, match="top_keywords"):

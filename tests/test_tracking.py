@@ -9,7 +9,7 @@ import pytest
 
 from maac.tracking.mlflow_tracker import flatten, tracking_uri
 from maac.training.settings import stage_settings
-from tests.test_training import tiny_config, use_tiny_data
+from tests.test_training import stage_files, tiny_config, use_tiny_data
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_stages_are_nested_runs_with_per_epoch_metrics(
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    from maac.training.run import Inputs, Runtime, run_captioner, run_encoder
+    from maac.training.run import Runtime, run_captioner, run_encoder
 
     uri = f"sqlite:///{tiny_data / 'results' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -44,10 +44,11 @@ def test_stages_are_nested_runs_with_per_epoch_metrics(
     config["encoder"]["frozen"]["epochs"] = 1
     epochs = {"encoder_frozen": 1, "encoder_finetune": 2, "captioner_ce": 2, "captioner_rl": 2}
     for phase in ("frozen", "finetune"):
-        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), runtime)
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase,
+                    stage_files(config, f"encoder_{phase}"), runtime)
     for stage in ("ce", "rl"):
-        run_captioner(stage_settings(config, f"captioner_{stage}"), stage, "maac", 1, Inputs(),
-                      runtime)
+        run_captioner(stage_settings(config, f"captioner_{stage}"), stage, "maac", 1,
+                      stage_files(config, f"captioner_{stage}"), runtime)
 
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("maac-tiny")

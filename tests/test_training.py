@@ -118,6 +118,58 @@ def _runtime() -> Any:
     return Runtime("cpu", None, progress=False, tracking=False)
 
 
+def stage_files(config: dict[str, Any], stage: str, variant: str = "maac", seed: int = 1,
+                out: Path | None = None, init: Path | None = None) -> Any:
+    """The files the rule of ``stage`` names (``maac.paths``): inputs, outputs in ``out``
+    (default the stage's folder), ``init`` by default the previous stage's checkpoint."""
+    from maac import paths
+    from maac.text.build import captions_jsonl, labels_npz
+    from maac.training.loop import StageOutputs
+    from maac.training.run import StageFiles
+
+    dataset, run = config["dataset"]["name"], config["run"]
+    train_split, val_split = (config["dataset"]["splits"][s] for s in ("train", "validation"))
+    text = paths.text_dir(dataset)
+    if stage.startswith("encoder_"):
+        phase = stage.removeprefix("encoder_")
+        folder = paths.encoder_dir(run, phase)
+        text_file = labels_npz
+        init = init or (paths.encoder_dir(run, "frozen") / "best.pt" if phase == "finetune"
+                        else None)
+    else:
+        sub = stage.removeprefix("captioner_")
+        folder = paths.captioner_dir(run, variant, seed, sub)
+        text_file = captions_jsonl
+        start = config["captioner"]["rl"]["start_from"]
+        init = init or (paths.encoder_dir(run, "finetune") / "best.pt" if sub == "ce" else
+                        paths.captioner_dir(run, variant, seed, "ce") / f"{start}.pt")
+    out = Path(out or folder)
+    return StageFiles(paths.features_h5(dataset, train_split),
+                      paths.features_h5(dataset, val_split), text_file(text, train_split),
+                      text_file(text, val_split), text / "keywords.csv", text / "vocab.json",
+                      StageOutputs(out / "best.pt", out / "last.pt", out / "metrics.json",
+                                   out / "state.pt"), init)
+
+
+def stage_args(files: Any, text: str) -> list[str]:
+    """``files`` (:func:`stage_files`) as the ``maac train`` options of the rules."""
+    out = files.outputs
+    named = {"features-train": files.features_train,
+             "features-validation": files.features_validation, f"{text}-train": files.text_train,
+             f"{text}-validation": files.text_validation, "keywords": files.keywords,
+             "vocab": files.vocab, "best": out.best, "last": out.last, "metrics": out.metrics,
+             "state": out.state, **({"init": files.init} if files.init else {})}
+    return [arg for key, path in named.items() for arg in (f"--{key}", str(path))]
+
+
+def outputs_in(folder: Path) -> Any:
+    """A stage's outputs in one folder, named as the rules name them."""
+    from maac.training.loop import StageOutputs
+
+    return StageOutputs(folder / "best.pt", folder / "last.pt", folder / "metrics.json",
+                        folder / "state.pt")
+
+
 # --- CIDEr-D ---------------------------------------------------------------------------------
 
 def _random_corpus(seed: int, clips: int = 8) -> tuple[list[str], list[list[str]]]:
@@ -148,8 +200,8 @@ def test_scst_reward_equals_aac_metrics_on_the_training_corpus(tiny_data: Path) 
     """Rewards (DF from the training captions) = aac-metrics' cider_d over the training set."""
     from aac_metrics.functional import cider_d
 
+    from maac.training.batches import load_split
     from maac.training.captioner_stage import reward_scorer, words_of
-    from maac.training.data import load_split
 
     vocab = Vocabulary.load("data/text/tiny/vocab.json")
     train_split = load_split("data/features/tiny/development.h5", "development",
@@ -285,7 +337,8 @@ class ToyRecipe(Recipe):
 
 
 def _loop(out: Path, identity: dict[str, str], epochs: int = 3) -> LoopConfig:
-    return LoopConfig("toy", epochs, 0.01, 0.98, 1.0, "val_neg_mse", out, torch.device("cpu"),
+    return LoopConfig("toy", epochs, 0.01, 0.98, 1.0, "val_neg_mse", outputs_in(out),
+                      torch.device("cpu"),
                       identity, progress=False)
 
 
@@ -318,16 +371,16 @@ def test_lr_decays_by_the_configured_factor_per_epoch(tmp_path: Path) -> None:
 def test_three_stages_in_process(tiny_data: Path) -> None:
     """frozen -> finetune -> CE -> RL on the tiny data; outputs where the rules expect them."""
     from maac.models.captioner import load_captioner
-    from maac.training.run import Inputs, run_captioner, run_encoder
+    from maac.training.run import run_captioner, run_encoder
 
     config = tiny_config(epochs=1)
     for phase in ("frozen", "finetune"):
-        summary = run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(),
-                              _runtime())
+        summary = run_encoder(stage_settings(config, f"encoder_{phase}"), phase,
+                              stage_files(config, f"encoder_{phase}"), _runtime())
         assert 0 <= summary["best"] <= 1
     for stage in ("ce", "rl"):
         summary = run_captioner(stage_settings(config, f"captioner_{stage}"), stage, "maac", 1,
-                                Inputs(), _runtime())
+                                stage_files(config, f"captioner_{stage}"), _runtime())
         assert summary["best"] >= 0 and "not computed" in summary["spider"]
     out = Path("results/tiny/maac/seed1")
     for stage in ("ce", "rl"):
@@ -344,13 +397,15 @@ def test_rl_samples_with_the_decoders_dropout_only_if_configured(
     tiny_data: Path, monkeypatch: pytest.MonkeyPatch, dropout: bool
 ) -> None:
     import maac.training.captioner_stage as stage
-    from maac.training.run import Inputs, run_captioner, run_encoder
+    from maac.training.run import run_captioner, run_encoder
 
     config = tiny_config(epochs=1)
     config["encoder"]["finetune"]["epochs"] = 0
     for phase in ("frozen", "finetune"):
-        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), _runtime())
-    run_captioner(stage_settings(config, "captioner_ce"), "ce", "maac", 1, Inputs(), _runtime())
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase,
+                    stage_files(config, f"encoder_{phase}"), _runtime())
+    run_captioner(stage_settings(config, "captioner_ce"), "ce", "maac", 1,
+                  stage_files(config, "captioner_ce"), _runtime())
     config["captioner"]["rl"]["sample_dropout"] = dropout
     modes: list[tuple[set[bool], bool]] = []
     real_sample = stage.sample
@@ -360,37 +415,42 @@ def test_rl_samples_with_the_decoders_dropout_only_if_configured(
         return real_sample(model, *args, **kwargs)
 
     monkeypatch.setattr(stage, "sample", recording_sample)
-    run_captioner(stage_settings(config, "captioner_rl"), "rl", "maac", 1, Inputs(), _runtime())
+    run_captioner(stage_settings(config, "captioner_rl"), "rl", "maac", 1,
+                  stage_files(config, "captioner_rl"), _runtime())
     assert len(modes) == 3  # 12 clips, batch 4, one epoch
     assert all(decoder == {dropout} and not encoder for decoder, encoder in modes)
 
 
 def test_ce_refuses_an_encoder_trained_with_another_keyword_table(tiny_data: Path) -> None:
-    from maac.training.run import Inputs, run_captioner, run_encoder
+    from maac.training.run import run_captioner, run_encoder
 
     config = tiny_config(epochs=1)
     config["encoder"]["finetune"]["epochs"] = 0
     for phase in ("frozen", "finetune"):
-        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), _runtime())
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase,
+                    stage_files(config, f"encoder_{phase}"), _runtime())
     table = KeywordTable.load("data/text/tiny/keywords.csv")
     KeywordTable(tuple(reversed(table.keywords))).save("data/text/tiny/keywords.csv")
     with pytest.raises(MaacError, match="trained with another keyword table"):
-        run_captioner(stage_settings(config, "captioner_ce"), "ce", "maac", 1, Inputs(),
+        run_captioner(stage_settings(config, "captioner_ce"), "ce", "maac", 1,
+                      stage_files(config, "captioner_ce"),
                       _runtime())
 
 
 def test_ce_cache_gives_the_same_training_as_per_batch_encoding(tiny_data: Path) -> None:
-    from maac.training.run import Inputs, run_captioner, run_encoder
+    from maac.training.run import run_captioner, run_encoder
 
     config = tiny_config(epochs=1)
     config["encoder"]["finetune"]["epochs"] = 0
     for phase in ("frozen", "finetune"):
-        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), _runtime())
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase,
+                    stage_files(config, f"encoder_{phase}"), _runtime())
     losses = []
     for cache in (True, False):
         config["captioner"]["ce"]["cache_encoder"] = cache
         summary = run_captioner(stage_settings(config, "captioner_ce"), "ce", "base", 1,
-                                Inputs(), _runtime(), out_dir=Path(f"ce_cache_{cache}"))
+                                stage_files(config, "captioner_ce", "base",
+                                            out=Path(f"ce_cache_{cache}")), _runtime())
         losses.append(summary["history"][-1]["train_loss"])
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)
 
@@ -427,7 +487,7 @@ def test_captioner_specaugment_encodes_every_batch_anew_with_the_frozen_encoder(
     encoder in eval mode without gradient; with no stripes it is the un-augmented encoder."""
     from maac.models.captioner import build_keyword_encoder
     from maac.training.augment import InputSpecAugment
-    from maac.training.data import FrozenEncoderOutputs, load_split
+    from maac.training.batches import FrozenEncoderOutputs, load_split
 
     config = tiny_config()
     cpu = torch.device("cpu")
@@ -468,12 +528,13 @@ def test_ce_and_rl_specaugment_only_if_configured_and_repeatable(
     """captioner.{ce,rl}.specaugment: every training batch (never a validation batch) is
     augmented; the same config and seed give bitwise the same weights."""
     import maac.training.augment as augment
-    from maac.training.run import Inputs, run_captioner, run_encoder
+    from maac.training.run import run_captioner, run_encoder
 
     config = tiny_config(epochs=1)
     config["encoder"]["finetune"]["epochs"] = 0
     for phase in ("frozen", "finetune"):
-        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), _runtime())
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase,
+                    stage_files(config, f"encoder_{phase}"), _runtime())
     assert "specaugment" not in stage_settings(config, "captioner_ce")["encoder"]
     calls: list[int] = []
     real = augment.InputSpecAugment.__call__
@@ -483,8 +544,8 @@ def test_ce_and_rl_specaugment_only_if_configured_and_repeatable(
         return real(self, features, *args)
 
     monkeypatch.setattr(augment.InputSpecAugment, "__call__", counting)
-    run_captioner(stage_settings(config, "captioner_ce"), "ce", "base", 1, Inputs(), _runtime(),
-                  out_dir=Path("ce_plain"))
+    run_captioner(stage_settings(config, "captioner_ce"), "ce", "base", 1,
+                  stage_files(config, "captioner_ce", "base", out=Path("ce_plain")), _runtime())
     assert calls == []
     for stage in ("ce", "rl"):
         config["captioner"][stage]["specaugment"] = True
@@ -492,20 +553,22 @@ def test_ce_and_rl_specaugment_only_if_configured_and_repeatable(
     assert settings["encoder"]["specaugment"] == config["encoder"]["specaugment"]
     weights = []
     for out in ("ce_a", "ce_b"):
-        run_captioner(settings, "ce", "base", 1, Inputs(), _runtime(), out_dir=Path(out))
+        run_captioner(settings, "ce", "base", 1,
+                      stage_files(config, "captioner_ce", "base", out=Path(out)), _runtime())
         weights.append(torch.load(Path(out) / "last.pt", weights_only=True)["state_dict"])
     assert calls == [4] * 15 * 2  # 60 (clip, caption) pairs in batches of 4, per run
     assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items())
     calls.clear()
     run_captioner(stage_settings(config, "captioner_rl"), "rl", "base", 1,
-                  Inputs(init=Path("ce_a/last.pt")), _runtime(), out_dir=Path("rl"))
+                  stage_files(config, "captioner_rl", "base", out=Path("rl"),
+                              init=Path("ce_a/last.pt")), _runtime())
     assert calls == [4] * 3  # 12 clips in batches of 4
 
 
 def test_batches_pad_to_a_multiple_of_64_frames_and_the_padding_changes_nothing(
         tiny_data: Path) -> None:
     from maac.models.captioner import build_keyword_encoder
-    from maac.training.data import PAD_FRAMES, load_split
+    from maac.training.batches import PAD_FRAMES, load_split
 
     audio = tiny_config()["audio"]
     split = load_split(Path("data/features/tiny/development.h5"), "development", audio_cfg=audio)
@@ -528,28 +591,30 @@ def test_batches_pad_to_a_multiple_of_64_frames_and_the_padding_changes_nothing(
                                        atol=1e-5)
 
 
-def _train_cmd(settings: dict[str, Any], out: Path, *extra: str) -> list[str]:
+def _train_cmd(config: dict[str, Any], out: Path, *extra: str) -> list[str]:
+    files = stage_files(config, "encoder_finetune", out=out)
     return [sys.executable, "-m", "maac.cli.train_commands", "encoder", "--phase", "finetune",
-            "--settings", json.dumps(settings), "--out-dir", str(out), "--threads", "1",
-            "--device", "cpu", "--no-progress", "--no-tracking", *extra]
+            "--settings", json.dumps(stage_settings(config, "encoder_finetune")),
+            *stage_args(files, "labels"), "--threads", "1", "--device", "cpu", "--no-progress",
+            "--no-tracking", *extra]
 
 
 def test_sigkill_mid_epoch_then_rerun_gives_bitwise_the_uninterrupted_weights(
     tiny_data: Path, cli_env: dict[str, str]
 ) -> None:
-    from maac.training.run import Inputs, run_encoder
+    from maac.training.run import run_encoder
 
     config = tiny_config(epochs=1)
     config["encoder"]["finetune"]["epochs"] = 3
-    run_encoder(stage_settings(config, "encoder_frozen"), "frozen", Inputs(), _runtime())
-    settings = stage_settings(config, "encoder_finetune")
+    run_encoder(stage_settings(config, "encoder_frozen"), "frozen",
+                stage_files(config, "encoder_frozen"), _runtime())
 
     whole, killed = tiny_data / "whole", tiny_data / "killed"
-    first = subprocess.run(_train_cmd(settings, whole), env=cli_env, capture_output=True,
+    first = subprocess.run(_train_cmd(config, whole), env=cli_env, capture_output=True,
                            text=True)
     assert first.returncode == 0, first.stderr
 
-    proc = subprocess.Popen(_train_cmd(settings, killed), env=cli_env,
+    proc = subprocess.Popen(_train_cmd(config, killed), env=cli_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (killed / "state.pt").exists() and proc.poll() is None:
@@ -561,7 +626,7 @@ def test_sigkill_mid_epoch_then_rerun_gives_bitwise_the_uninterrupted_weights(
     epoch = torch.load(killed / "state.pt", weights_only=True)["training"]["epoch"]
     assert epoch < 3 and not (killed / "last.pt").exists()
 
-    rerun = subprocess.run(_train_cmd(settings, killed), env=cli_env, capture_output=True,
+    rerun = subprocess.run(_train_cmd(config, killed), env=cli_env, capture_output=True,
                            text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert f"resuming after epoch {epoch}" in rerun.stdout
@@ -582,25 +647,28 @@ def test_sigkill_mid_epoch_then_rerun_gives_bitwise_the_uninterrupted_weights(
 
 def _stage(config: dict[str, Any], stage: str, root: Path) -> None:
     """Captioner stage ``stage`` of maac seed 1 into ``root/stage`` (RL from ``root/ce``)."""
-    from maac.training.run import Inputs, run_captioner
+    from maac.training.run import run_captioner
 
     init = None if stage == "ce" else root / "ce" / "last.pt"
     run_captioner(stage_settings(config, f"captioner_{stage}"), stage, "maac", 1,
-                  Inputs(init=init), _runtime(), out_dir=root / stage)
+                  stage_files(config, f"captioner_{stage}", out=root / stage, init=init),
+                  _runtime())
 
 
 def _encoder(config: dict[str, Any]) -> None:
-    from maac.training.run import Inputs, run_encoder
+    from maac.training.run import run_encoder
 
     for phase in ("frozen", "finetune"):
-        run_encoder(stage_settings(config, f"encoder_{phase}"), phase, Inputs(), _runtime())
+        run_encoder(stage_settings(config, f"encoder_{phase}"), phase,
+                    stage_files(config, f"encoder_{phase}"), _runtime())
 
 
 def test_captioner_checkpoints_hold_the_decoder_and_name_their_encoder(tiny_data: Path) -> None:
     """best.pt / last.pt of CE and RL: decoder weights only, the encoder named by path and
     sha256 and read from it on loading; the bundle holds both and needs no other file."""
     from maac.inference.bundle import read_bundle, write_bundle
-    from maac.models.captioner import load_captioner, read_checkpoint
+    from maac.models.captioner import load_captioner
+    from maac.models.checkpoint import read_checkpoint
     from maac.training.state import file_sha256
 
     config = tiny_config(epochs=1)
@@ -678,3 +746,22 @@ def test_an_interrupted_captioner_stage_resumes_to_the_same_bytes(
         for name in ("best.pt", "last.pt"):
             assert (Path("whole") / stage / name).read_bytes() == (
                 Path("killed") / stage / name).read_bytes(), f"{stage}/{name}"
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ("{not json", "--settings: not JSON"),
+    ('{"run": "tiny"}', "--settings: missing section(s) dataset, audio, training, encoder, seed"),
+    ("[1]", "--settings: missing section(s) run, dataset"),
+])
+def test_train_settings_are_read_by_the_one_parser(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], settings: str, message: str
+) -> None:
+    """``maac train --settings`` goes through maac.config.parse_settings: one line naming the
+    sections missing, before any file is read."""
+    from maac.cli.train_commands import main
+
+    files = stage_files(tiny_config(), "encoder_frozen", out=tmp_path)
+    assert main(["encoder", "--phase", "frozen", "--settings", settings,
+                 *stage_args(files, "labels"), "--no-tracking"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"maac: error: {message}") and "\n" not in err

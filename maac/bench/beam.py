@@ -18,7 +18,7 @@ from maac.bench.timing import alternate, speed_result
 from maac.decoding.beam import beam_search
 from maac.decoding.reference_beam import beam_search_reference
 from maac.errors import MaacError
-from maac.models.captioner import Captioner
+from maac.models.captioner import CaptionModel
 from maac.models.keyword_encoder import EncoderOutput
 from maac.text.vocabulary import EOS_ID
 
@@ -26,7 +26,7 @@ FRAMES_PER_SECOND = 100 / 32  # log-mel frames (hop 10 ms) pooled 32x in time by
 
 
 def random_captioner(config: dict[str, Any], vocab_size: int, keywords: int, seed: int
-                     ) -> Captioner:
+                     ) -> CaptionModel:
     """A captioner of the config's sizes with random, peaked weights, in eval mode."""
     from maac.training.settings import CAPTIONER_ARCH, ENCODER_ARCH
 
@@ -34,14 +34,14 @@ def random_captioner(config: dict[str, Any], vocab_size: int, keywords: int, see
     enc = {k: config["encoder"][k] for k in ENCODER_ARCH}
     cap = {k: config["captioner"][k] for k in CAPTIONER_ARCH}
     keyword_ids = list(range(4, 4 + keywords))
-    model = Captioner(enc, cap, vocab_size, keyword_ids, "maac").eval()
+    model = CaptionModel(enc, cap, vocab_size, keyword_ids, "maac").eval()
     with torch.no_grad():
         model.decoder.classifier.weight.mul_(8.0)
         model.decoder.classifier.bias[EOS_ID] += 1.2  # varied lengths, 12-19 tokens on average
     return model
 
 
-def random_encoder_outputs(model: Captioner, clips: int, seconds: float, seed: int,
+def random_encoder_outputs(model: CaptionModel, clips: int, seconds: float, seed: int,
                            device: torch.device | None = None) -> EncoderOutput:
     """Encoder outputs of the model's shapes for ``clips`` clips of 0.5-1x ``seconds``."""
     g = torch.Generator().manual_seed(seed)

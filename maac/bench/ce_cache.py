@@ -29,7 +29,7 @@ def _split(folder: Path, clips: int, seconds: float, vocab_size: int, audio_cfg:
            seed: int) -> Any:
     from maac.audio.feature_store import FeatureStore, write_features
     from maac.data.manifest import Clip
-    from maac.training.data import Split
+    from maac.training.batches import Split
 
     paths = synthetic_clips(folder / "audio", clips, seed, (seconds, seconds))
     rng = np.random.default_rng(seed)
@@ -61,7 +61,7 @@ def captioner_setup(config: dict[str, Any], width: float, clips: int, seconds: f
                     ) -> tuple[dict[str, Any], Any, Any, Any]:
     """(settings, split, vocabulary, new captioner) for running the real CE / RL recipes on
     ``clips`` synthetic clips with random captions over words w0, w1, ..."""
-    from maac.models.captioner import Captioner
+    from maac.models.captioner import CaptionModel
     from maac.text.vocabulary import Vocabulary
     from maac.training.settings import CAPTIONER_ARCH, ENCODER_ARCH
 
@@ -75,7 +75,7 @@ def captioner_setup(config: dict[str, Any], width: float, clips: int, seconds: f
     enc = {**{k: config["encoder"][k] for k in ENCODER_ARCH}, "width": width}
     cap = {k: config["captioner"][k] for k in CAPTIONER_ARCH}
     torch.manual_seed(seed)
-    model = Captioner(enc, cap, len(vocab), list(range(4, 4 + keywords)), "maac")
+    model = CaptionModel(enc, cap, len(vocab), list(range(4, 4 + keywords)), "maac")
     return settings, split, vocab, model
 
 

@@ -1,8 +1,9 @@
 """Subcommands of the training layer: ``maac train encoder | captioner | prior``.
 
 A stage's settings come from ``--config FILE`` (the sections it depends on are taken from it)
-or from ``--settings JSON`` (exactly those sections, as the Snakemake rules pass them); both
-give the same config hash. Inputs and outputs default to the dataset's and run's paths.
+or from ``--settings JSON`` (exactly those sections, as the Snakemake rules pass them, read by
+:func:`maac.config.parse_settings`); both give the same config hash. Every file a stage reads
+and writes is named on the command line, as its rule's input and output.
 """
 
 from __future__ import annotations
@@ -14,22 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from maac.config import load_config
+from maac.config import load_config, parse_settings
 from maac.errors import MaacError
 from maac.models.variants import VARIANTS
 
 
 def _settings(args: argparse.Namespace, stage: str) -> dict[str, Any]:
-    from maac.training.settings import stage_settings
+    from maac.training.settings import stage_sections, stage_settings
 
     if args.settings:
-        try:
-            settings = json.loads(args.settings)
-        except ValueError as err:
-            raise MaacError(f"--settings: not JSON ({err})") from err
-        if not isinstance(settings, dict):
-            raise MaacError("--settings: expected a JSON object of config sections")
-        return settings
+        return parse_settings(args.settings, stage_sections(stage))
     return stage_settings(load_config(args.config), stage)
 
 
@@ -39,18 +34,23 @@ def _runtime(args: argparse.Namespace) -> Any:
     return Runtime(args.device, args.threads, not args.no_progress, not args.no_tracking)
 
 
-def _inputs(args: argparse.Namespace) -> Any:
-    from maac.training.run import Inputs
+def _files(args: argparse.Namespace, text: str) -> Any:
+    from maac.training.loop import StageOutputs
+    from maac.training.run import StageFiles
 
-    return Inputs(args.features_dir, args.text_dir, args.init, getattr(args, "pretrained", None),
-                  getattr(args, "encoder", None))
+    return StageFiles(args.features_train, args.features_validation,
+                      getattr(args, f"{text}_train"), getattr(args, f"{text}_validation"),
+                      args.keywords, args.vocab,
+                      StageOutputs(args.best, args.last, args.metrics, args.state),
+                      args.init, getattr(args, "pretrained", None),
+                      getattr(args, "encoder", None))
 
 
 def _encoder(args: argparse.Namespace) -> None:
     from maac.training.run import run_encoder
 
     settings = _settings(args, f"encoder_{args.phase}")
-    run_encoder(settings, args.phase, _inputs(args), _runtime(args), args.out_dir)
+    run_encoder(settings, args.phase, _files(args, "labels"), _runtime(args))
 
 
 def _captioner(args: argparse.Namespace) -> None:
@@ -62,15 +62,15 @@ def _captioner(args: argparse.Namespace) -> None:
         if args.settings:
             raise MaacError("--seed is required with --settings")
         seed = load_config(args.config)["seeds"][0]
-    run_captioner(settings, args.stage, args.variant, seed, _inputs(args), _runtime(args),
-                  args.out_dir, no_audio=args.no_audio)
+    run_captioner(settings, args.stage, args.variant, seed, _files(args, "captions"),
+                  _runtime(args), no_audio=args.no_audio)
 
 
 def _prior(args: argparse.Namespace) -> None:
     from maac import paths
     from maac.text.vocabulary import Vocabulary
     from maac.training.baselines import caption_prior
-    from maac.training.data import read_captions
+    from maac.training.batches import read_encoded_captions
 
     config = load_config(args.config)
     text = args.text_dir or paths.text_dir(config["dataset"]["name"])
@@ -78,7 +78,7 @@ def _prior(args: argparse.Namespace) -> None:
     words = vocab.id_to_word
 
     def refs(split: str) -> dict[str, list[list[str]]]:
-        caps = read_captions(text / f"captions_{split}.jsonl")
+        caps = read_encoded_captions(text / f"captions_{split}.jsonl")
         return {k: [[words[i] for i in c[1:-1]] for c in v] for k, v in caps.items()}
 
     splits = config["dataset"]["splits"]
@@ -86,12 +86,21 @@ def _prior(args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=2))
 
 
-def _common(p: argparse.ArgumentParser, default_config: Path) -> None:
+def _common(p: argparse.ArgumentParser, default_config: Path, text: str) -> None:
     p.add_argument("--config", type=Path, default=default_config)
     p.add_argument("--settings", help="the stage's config sections as JSON (the rules pass it)")
-    p.add_argument("--features-dir", type=Path, help="default data/features/{dataset}")
-    p.add_argument("--text-dir", type=Path, help="default data/text/{dataset}")
-    p.add_argument("--out-dir", type=Path, help="default under results/{run}/")
+    files = p.add_argument_group("files (the rule's input and output)")
+    for name, what in (("features-train", "training split's features (.h5)"),
+                       ("features-validation", "validation split's features (.h5)"),
+                       (f"{text}-train", f"training split's {text}"),
+                       (f"{text}-validation", f"validation split's {text}"),
+                       ("keywords", "keyword table (keywords.csv)"),
+                       ("vocab", "vocabulary (vocab.json)"),
+                       ("best", "output: best validation checkpoint"),
+                       ("last", "output: final training state"),
+                       ("metrics", "output: the stage's metrics.json"),
+                       ("state", "the training state while running; a rerun resumes from it")):
+        files.add_argument(f"--{name}", type=Path, required=True, help=what)
     p.add_argument("--threads", type=int, help="CPU threads for torch (Snakemake: {threads})")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto: cuda when present")
@@ -106,24 +115,22 @@ def register(sub: Any, default_config: Path) -> None:
 
     p = what.add_parser("encoder", help="stage 1: keyword encoder (phase frozen, then finetune)")
     p.add_argument("--phase", required=True, choices=["frozen", "finetune"])
-    p.add_argument("--init", type=Path,
-                   help="finetune: the frozen phase's checkpoint (default its best.pt)")
-    p.add_argument("--pretrained", type=Path,
-                   help="frozen at width 1: PANNs checkpoint (default data/pretrained/...)")
-    _common(p, default_config)
+    p.add_argument("--init", type=Path, help="finetune: the frozen phase's best checkpoint")
+    p.add_argument("--pretrained", type=Path, help="frozen at width 1: the PANNs checkpoint")
+    _common(p, default_config, "labels")
     p.set_defaults(handler=_encoder)
 
     p = what.add_parser("captioner", help="stage 2 (ce) or 3 (rl) of one variant and seed")
     p.add_argument("--stage", required=True, choices=["ce", "rl"])
     p.add_argument("--variant", required=True, choices=VARIANTS)
     p.add_argument("--seed", type=int, help="default: the config's first seed")
-    p.add_argument("--init", type=Path, help="ce: encoder checkpoint (default finetune/best.pt); "
-                   "rl: CE checkpoint (default ce/{captioner.rl.start_from}.pt)")
+    p.add_argument("--init", type=Path, required=True,
+                   help="ce: the encoder checkpoint; rl: the CE checkpoint")
     p.add_argument("--encoder", type=Path, help="rl: the encoder checkpoint the CE captioner "
                    "was built on (default: the path it names)")
     p.add_argument("--no-audio", action="store_true",
-                   help="blank encoder outputs: the no-audio baseline (use with --out-dir)")
-    _common(p, default_config)
+                   help="blank encoder outputs: the no-audio baseline")
+    _common(p, default_config, "captions")
     p.set_defaults(handler=_captioner)
 
     p = what.add_parser("prior", help="CIDEr-D of the best single training caption (no audio)")

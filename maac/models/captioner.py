@@ -4,8 +4,8 @@ Built from the config's ``encoder`` and ``captioner`` sections, the vocabulary s
 keyword -> vocabulary id mapping. Saved as ``{"state_dict", "meta"}`` with ``torch.save``; the
 metadata holds what rebuilds the model (architecture keys, vocabulary size, keyword count,
 variant) and the hash of the two config sections, so :func:`load_captioner` needs no config and
-refuses a checkpoint trained with another vocabulary. The same content gives the same bytes
-(:func:`save_torch`), so a rerun that changes no weight changes no checkpoint's hash.
+refuses a checkpoint trained with another vocabulary. The file format itself (same content,
+same bytes) is :mod:`maac.models.checkpoint`.
 
 The training stages keep the encoder frozen, so their checkpoints hold the decoder's weights
 only (:func:`decoder_state`) and name the keyword-encoder checkpoint they were built on in
@@ -18,7 +18,7 @@ checkpoint reads the encoder from that file, refused unless its sha256 is the re
 from __future__ import annotations
 
 import hashlib
-import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +26,18 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from maac.atomic import atomic_file
 from maac.config import section_hash
 from maac.errors import MaacError
+from maac.models.checkpoint import read_checkpoint, save_checkpoint
 from maac.models.decoder import Decoder, DecoderState
+from maac.models.hparams import ENCODER_KEYS, DecoderConfig
 from maac.models.keyword_encoder import EncoderOutput, KeywordEncoder
 from maac.models.resnet38 import Augment
 
 FORMAT = "maac-captioner/2"  # /2: the W -> W^ and P -> P^ projections, detach_keywords
 OLD_FORMATS = {"maac-captioner/1": "from before the keyword and previous-word projections "
                                    "W -> W^ and P -> P^"}
-ENCODER_KEYS = ("width", "head_dim", "acoustic_dim")
-CAPTIONER_KEYS = (
-    "embed_dim", "hidden_dim", "attention_dim", "top_keywords", "word_dropout",
-    "classifier_dropout", "detach_keywords",
-)
-DEFAULTS = {"detach_keywords": True}  # config.yaml's value, for configs written in code
+DEFAULTS = {f.name: f.default for f in fields(DecoderConfig) if f.default is not MISSING}
 
 
 def build_keyword_encoder(
@@ -52,8 +48,9 @@ def build_keyword_encoder(
                           n_mels)
 
 
-class Captioner(nn.Module):
-    """Keyword encoder + decoder, with the decoder's step API passed through."""
+class CaptionModel(nn.Module):
+    """Keyword encoder + decoder as one module, with the decoder's step API passed through (the
+    public API over a model bundle is :class:`maac.inference.api.Captioner`)."""
 
     def __init__(
         self,
@@ -66,6 +63,7 @@ class Captioner(nn.Module):
     ) -> None:
         super().__init__()
         captioner_cfg = {**DEFAULTS, **captioner_cfg}
+        decoder_cfg = DecoderConfig.from_section(captioner_cfg)
         keyword_ids = torch.as_tensor(keyword_ids, dtype=torch.long)
         self.encoder = build_keyword_encoder(encoder_cfg, len(keyword_ids), n_mels)
         self.decoder = Decoder(
@@ -73,19 +71,13 @@ class Captioner(nn.Module):
             keyword_ids,
             sequence_dim=self.encoder.sequence_dim,
             acoustic_dim=encoder_cfg["acoustic_dim"],
-            embed_dim=captioner_cfg["embed_dim"],
-            hidden_dim=captioner_cfg["hidden_dim"],
-            attention_dim=captioner_cfg["attention_dim"],
-            top_keywords=captioner_cfg["top_keywords"],
-            word_dropout=captioner_cfg["word_dropout"],
-            classifier_dropout=captioner_cfg["classifier_dropout"],
             variant=variant,
-            detach_keywords=bool(captioner_cfg["detach_keywords"]),
+            **decoder_cfg.section(),
         )
         self.meta: dict[str, Any] = {
             "format": FORMAT,
             "encoder": {k: encoder_cfg[k] for k in ENCODER_KEYS},
-            "captioner": {k: captioner_cfg[k] for k in CAPTIONER_KEYS},
+            "captioner": decoder_cfg.section(),
             "vocab_size": vocab_size,
             "num_keywords": len(keyword_ids),
             "variant": variant,
@@ -115,65 +107,10 @@ class Captioner(nn.Module):
         return self.decoder(encoder_out, tokens), encoder_out
 
 
-def save_torch(obj: Any, path: Path | str) -> None:
-    """``torch.save(obj)`` atomically, in bytes that depend only on ``obj``'s content.
-
-    Saved through a file object: given a file name, ``torch.save`` names the zip's records
-    after it (here the random temporary name). And pickled from a canonical copy: pickle
-    writes an object met twice as a reference, so equal values made differently (a resumed
-    stage's history, read back from its state, beside new records) would differ in bytes.
-    """
-    with atomic_file(path) as tmp, tmp.open("wb") as f:
-        torch.save(_canonical(obj), f)
-
-
-def _canonical(value: Any) -> Any:
-    """Plain dicts, lists and tuples copied, strings interned: equal content, equal pickle."""
-    kind = type(value)
-    if kind is dict:
-        return {_canonical(k): _canonical(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return kind(_canonical(v) for v in value)
-    if kind is str:
-        return sys.intern(value)
-    return value  # tensors, numbers, state dicts (OrderedDict with their version metadata)
-
-
-def save_checkpoint(path: Path | str, state_dict: dict[str, Tensor], meta: dict[str, Any]) -> None:
-    """``torch.save({"state_dict", "meta"})`` atomically; meta holds only plain values."""
-    save_torch({"state_dict": state_dict, "meta": meta}, path)
-
-
-def load_torch_file(path: Path | str, what: str, error: type[MaacError] = MaacError,
-                    remedy: str = "make it again") -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU; ``error`` naming the file otherwise.
-
-    The error is one line: torch's own text (many lines, suggesting an unsafe load) is left out.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise error(f"{path}: {what} not found")
-    if path.stat().st_size == 0:
-        raise error(f"{path}: the {what} is empty; {remedy}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors have many types
-        raise error(f"{path}: not a {what} or damaged (it holds objects other than plain "
-                    f"values and tensors, or is truncated); {remedy}") from err
-
-
-def read_checkpoint(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """The state dict and metadata written by :func:`save_checkpoint` (``weights_only=True``)."""
-    blob = load_torch_file(path, "checkpoint")
-    if not isinstance(blob, dict) or not {"state_dict", "meta"} <= set(blob):
-        raise MaacError(f"{path}: not a maac checkpoint (expected 'state_dict' and 'meta')")
-    return blob["state_dict"], blob["meta"]
-
-
 ENCODER_REF = "encoder_checkpoint"  # meta key: {"path", "sha256"} of the encoder's checkpoint
 
 
-def decoder_state(model: Captioner) -> dict[str, Tensor]:
+def decoder_state(model: CaptionModel) -> dict[str, Tensor]:
     """The captioner's weights without the (frozen) encoder's: every ``decoder.*`` tensor."""
     return {k: v for k, v in model.state_dict().items() if k.startswith("decoder.")}
 
@@ -206,7 +143,8 @@ def full_state(state_dict: dict[str, Tensor], meta: dict[str, Any], source: str,
     return {**{f"encoder.{k}": v for k, v in encoder.items()}, **state_dict}
 
 
-def save_captioner(model: Captioner, path: Path | str, extra: dict[str, Any] | None = None) -> None:
+def save_captioner(model: CaptionModel, path: Path | str,
+                   extra: dict[str, Any] | None = None) -> None:
     """Save weights + metadata (``extra`` adds plain values, e.g. the epoch)."""
     save_checkpoint(path, model.state_dict(), {**model.meta, **(extra or {})})
 
@@ -214,7 +152,7 @@ def save_captioner(model: Captioner, path: Path | str, extra: dict[str, Any] | N
 def load_captioner(
     path: Path | str, vocab_size: int | None = None, num_keywords: int | None = None,
     encoder: Path | str | None = None,
-) -> tuple[Captioner, dict[str, Any]]:
+) -> tuple[CaptionModel, dict[str, Any]]:
     """Rebuild a captioner from its checkpoint; refuse one of another vocabulary or keyword set.
     ``encoder``: the encoder checkpoint of a decoder-only one (default: the path it names).
 
@@ -229,7 +167,7 @@ def captioner_from_state(
     state_dict: dict[str, Tensor], meta: dict[str, Any], source: str,
     vocab_size: int | None = None, num_keywords: int | None = None,
     encoder: Path | str | None = None,
-) -> Captioner:
+) -> CaptionModel:
     """The captioner that ``meta`` describes, with ``state_dict`` loaded strictly (its encoder
     read from the checkpoint ``meta`` names when ``state_dict`` is the decoder's only)."""
     if meta.get("format") in OLD_FORMATS:
@@ -253,7 +191,7 @@ def captioner_from_state(
     if ids is None:
         raise MaacError(f"{source}: missing key 'decoder.keyword_ids'")
     state_dict = full_state(state_dict, meta, source, encoder)
-    model = Captioner(meta["encoder"], meta["captioner"], meta["vocab_size"], ids,
+    model = CaptionModel(meta["encoder"], meta["captioner"], meta["vocab_size"], ids,
                       meta["variant"], meta["n_mels"])
     model.meta = meta
     expected, found = set(model.state_dict()), set(state_dict)

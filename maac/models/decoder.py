@@ -44,7 +44,7 @@ from torch import Tensor
 from maac.errors import MaacError
 from maac.models.attention import Attention
 from maac.models.keyword_encoder import EncoderOutput
-from maac.models.variants import VARIANTS
+from maac.models.variants import SPECS, VARIANTS
 
 
 def _pick(t: Tensor | None, index: Tensor) -> Tensor | None:
@@ -132,10 +132,11 @@ class Decoder(nn.Module):
         ):
             raise MaacError(f"keyword vocabulary ids must lie in [0, {vocab_size})")
         self.variant = variant
+        self.spec = SPECS[variant]
         self.vocab_size = vocab_size
         self.top_keywords = top_keywords
-        self.uses_keywords = variant in ("keywords", "both_unshared", "maac")
-        self.uses_words = variant in ("prev_words", "both_unshared", "maac")
+        self.uses_keywords = self.spec.keywords
+        self.uses_words = self.spec.words
         self.detach_keywords = detach_keywords
         self.register_buffer("keyword_ids", keyword_ids)
 
@@ -147,10 +148,10 @@ class Decoder(nn.Module):
             self.word_proj = nn.Linear(embed_dim, latent)  # P -> P^
         self.embedding = nn.Embedding(vocab_size, embed_dim)
         self.acoustic_attention = Attention(latent, hidden_dim, attention_dim)
-        if variant == "both_unshared":
+        if self.spec.separate_modules:
             self.keyword_attention = Attention(latent, hidden_dim, attention_dim)
             self.word_attention = Attention(latent, hidden_dim, attention_dim)
-        elif variant != "base":
+        elif self.spec.semantic:
             self.semantic_attention = Attention(latent, hidden_dim, attention_dim)
         self.lstm = nn.LSTMCell(embed_dim, hidden_dim)
         self.word_dropout = nn.Dropout(word_dropout)
@@ -158,14 +159,14 @@ class Decoder(nn.Module):
         self.classifier = nn.Linear(hidden_dim, vocab_size)
 
     def _keyword_attention(self) -> Attention:
-        """Psi_s for the keywords: its own module only in ``both_unshared``."""
-        if self.variant == "both_unshared":
+        """Psi_s for the keywords: its own module only in a variant that does not share."""
+        if self.spec.separate_modules:
             return self.keyword_attention
         return self.semantic_attention
 
     def _word_attention(self) -> Attention:
-        """Psi_s for the previous words: its own module only in ``both_unshared``."""
-        if self.variant == "both_unshared":
+        """Psi_s for the previous words: its own module only in a variant that does not share."""
+        if self.spec.separate_modules:
             return self.word_attention
         return self.semantic_attention
 

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from maac.models.captioner import Captioner
+from maac.models.captioner import CaptionModel
 
 
 def _count(*modules: nn.Module) -> int:
@@ -22,7 +22,7 @@ def parameter_rows(
     The model is built on the meta device: no memory is allocated and no weights are drawn.
     """
     with torch.device("meta"):
-        model = Captioner(config["encoder"], config["captioner"], vocab_size,
+        model = CaptionModel(config["encoder"], config["captioner"], vocab_size,
                           torch.arange(num_keywords) % vocab_size, variant,
                           config["audio"]["n_mels"])
     enc, dec = model.encoder, model.decoder

@@ -44,14 +44,14 @@ from torch import Tensor
 from maac.decoding.greedy import greedy
 from maac.decoding.sampling import sample
 from maac.errors import MaacError
-from maac.models.captioner import ENCODER_REF, Captioner, decoder_state, load_captioner
+from maac.models.captioner import ENCODER_REF, CaptionModel, decoder_state, load_captioner
 from maac.models.keyword_encoder import EncoderOutput
 from maac.stats import bootstrap
 from maac.stats.clip_metrics import PerClipMean
 from maac.text.vocabulary import BOS_ID, PAD_ID, Vocabulary
 from maac.training.augment import InputSpecAugment
+from maac.training.batches import FrozenEncoderOutputs, Split, chunks, epoch_order, pad_tokens
 from maac.training.cider import CiderD
-from maac.training.data import FrozenEncoderOutputs, Split, chunks, epoch_order, pad_tokens
 from maac.training.encoder_stage import load_encoder_checkpoint
 from maac.training.loop import Recipe
 from maac.training.settings import CAPTIONER_ARCH, ENCODER_ARCH
@@ -108,12 +108,12 @@ def _validation_draws(clips: int) -> bootstrap.Resamples:
 class CaptionerRecipe(Recipe):
     """What the CE and RL stages share: data, frozen-encoder outputs, greedy validation."""
 
-    model: Captioner
+    model: CaptionModel
     stage = ""  # "ce" or "rl": the config section ``captioner.{stage}``
 
     def __init__(
         self, settings: dict[str, Any], train: Split, val: Split, vocab: Vocabulary,
-        model: Captioner, device: torch.device, seed: int, cache: bool, no_audio: bool = False,
+        model: CaptionModel, device: torch.device, seed: int, cache: bool, no_audio: bool = False,
     ) -> None:
         self.settings, self.train_split, self.val, self.vocab = settings, train, val, vocab
         self.device, self.seed, self.no_audio = device, seed, no_audio
@@ -300,14 +300,14 @@ def captioner_for_ce(
     settings: dict[str, Any], variant: str, encoder_checkpoint: Path, vocab: Vocabulary,
     keywords: list[str], text_hashes: dict[str, str], source: str,
     encoder_sha256: str | None = None,
-) -> Captioner:
+) -> CaptionModel:
     """A new captioner whose encoder is the finetuned keyword encoder's checkpoint, named in
     its metadata (path and sha256: ``encoder_sha256``, or computed here) so that the stages'
     checkpoints need not repeat the frozen encoder's weights."""
     enc_cfg, cap_cfg = settings["encoder"], settings["captioner"]
     state_dict, meta = load_encoder_checkpoint(encoder_checkpoint, enc_cfg, len(keywords),
                                                text_hashes["keywords_sha256"])
-    model = Captioner({k: enc_cfg[k] for k in ENCODER_ARCH},
+    model = CaptionModel({k: enc_cfg[k] for k in ENCODER_ARCH},
                       {k: cap_cfg[k] for k in CAPTIONER_ARCH}, len(vocab),
                       keyword_vocab_ids(keywords, vocab, source), variant, meta["n_mels"])
     model.encoder.load_state_dict(state_dict, strict=True)
@@ -320,7 +320,7 @@ def captioner_for_ce(
 def captioner_for_rl(
     checkpoint: Path, variant: str, vocab: Vocabulary, keywords: list[str],
     text_hashes: dict[str, str], encoder: Path | None = None,
-) -> Captioner:
+) -> CaptionModel:
     """The CE stage's captioner, refused if made with another vocabulary, keywords or variant
     (``encoder``: its encoder checkpoint; default the path it names)."""
     model, meta = load_captioner(checkpoint, len(vocab), len(keywords), encoder)
@@ -335,19 +335,28 @@ def captioner_for_rl(
     return model
 
 
-def spice_score(hyps: dict[str, list[str]], refs: dict[str, list[list[str]]]) -> float | None:
-    """Corpus SPICE via aac-metrics when its Java tools are installed; None otherwise."""
+def spice_available() -> bool:
+    """Whether SPICE (Java, its jar and Stanford CoreNLP) is installed for aac-metrics."""
     from maac.evaluation.java_setup import default_cache_path, spice_status
 
     if spice_status(default_cache_path()) is not None:
-        return None  # jars missing: say so without importing aac-metrics (~10 s per process)
+        return False  # jars missing: say so without importing aac-metrics (~10 s per process)
     try:
-        from aac_metrics.functional.spice import check_spice_install, spice
+        from aac_metrics.functional.spice import check_spice_install
         from aac_metrics.utils.globals import get_default_cache_path
 
         check_spice_install(get_default_cache_path())
     except Exception:  # not installed: Java, the SPICE jar or Stanford CoreNLP missing
+        return False
+    return True
+
+
+def spice_score(hyps: dict[str, list[str]], refs: dict[str, list[list[str]]]) -> float | None:
+    """Corpus SPICE via aac-metrics when its Java tools are installed; None otherwise."""
+    if not spice_available():
         return None
+    from aac_metrics.functional.spice import spice
+
     keys = list(hyps)
     corpus, _ = spice([" ".join(hyps[k]) for k in keys],
                       [[" ".join(r) for r in refs[k]] for k in keys])

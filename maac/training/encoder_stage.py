@@ -22,10 +22,11 @@ from torch import Tensor
 
 from maac.config import section_hash
 from maac.errors import MaacError
-from maac.models.captioner import build_keyword_encoder, read_checkpoint
+from maac.models.captioner import build_keyword_encoder
+from maac.models.checkpoint import read_checkpoint
 from maac.models.keyword_encoder import KeywordEncoder, keyword_loss
 from maac.training.augment import EncoderAugment
-from maac.training.data import Split, chunks, epoch_order
+from maac.training.batches import Split, chunks, epoch_order
 from maac.training.loop import Recipe
 from maac.training.settings import ENCODER_ARCH
 

@@ -5,7 +5,8 @@ Adam on the recipe's trainable parameters, ``ExponentialLR(lr_decay)`` stepped o
 gradient-norm clipping, bf16 autocast on a GPU, a progress bar per epoch (loss, samples/s),
 validation after every epoch, ``best.pt`` whenever the stage's validation metric improves.
 
-Files in the stage's folder:
+The stage's files (:class:`StageOutputs`, each named by its rule; conventionally one folder's
+``state.pt``, ``best.pt``, ``last.pt`` and ``metrics.json``):
 - ``state.pt``: after every epoch, atomically (model, optimizer, scheduler, RNG states, epoch,
   history, identity: see :mod:`maac.training.state`). A rerun of a killed stage resumes from
   it, and ends with exactly the weights of an uninterrupted run (CPU, same threads).
@@ -37,10 +38,9 @@ from torch import Tensor
 
 from maac.atomic import atomic_file
 from maac.errors import MaacError
-from maac.models.captioner import save_checkpoint
+from maac.models.checkpoint import save_checkpoint
 from maac.training.state import load_state, rng_state, save_state, set_rng_state
 
-STATE, LAST, BEST, METRICS = "state.pt", "last.pt", "best.pt", "metrics.json"
 TIMINGS = ("samples_per_s", "train_seconds")  # per-epoch keys that vary from run to run
 
 
@@ -101,6 +101,17 @@ class NoTracker:
         pass
 
 
+@dataclass(frozen=True)
+class StageOutputs:
+    """The files a stage writes, as its rule declares them (``state``: the training state
+    while it runs, removed when it finishes; a rerun resumes from it)."""
+
+    best: Path
+    last: Path
+    metrics: Path
+    state: Path
+
+
 @dataclass
 class LoopConfig:
     stage: str  # e.g. "encoder_frozen"
@@ -109,7 +120,7 @@ class LoopConfig:
     lr_decay: float  # [paper] 0.98 per epoch
     grad_clip: float
     metric: str  # validation metric to maximise
-    out_dir: Path
+    outputs: StageOutputs
     device: torch.device
     identity: dict[str, str] = field(default_factory=dict)
     progress: bool = True
@@ -126,9 +137,10 @@ def _bar(batches: Sequence[Any], desc: str, enabled: bool) -> Any:
 def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> dict[str, Any]:
     """Run (or resume) a stage; return the summary also written to ``metrics.json``."""
     tracker = tracker or NoTracker()
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state_path = out / STATE
+    out = cfg.outputs
+    for path in {out.best.parent, out.last.parent, out.metrics.parent, out.state.parent}:
+        path.mkdir(parents=True, exist_ok=True)
+    state_path = out.state
     params = recipe.trainable()
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
@@ -155,7 +167,7 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
             record = {"epoch": 0, **recipe.validate()}
             history.append(record)
             best = {"epoch": 0, "value": record[cfg.metric]}
-            _save_best(recipe, out / BEST, record, cfg)
+            _save_best(recipe, out.best, record, cfg)
             tracker.log_epoch(record, 0)
         for epoch in range(start, cfg.epochs):
             record = _epoch(recipe, cfg, epoch, optimizer, scheduler, params, autocast)
@@ -163,7 +175,7 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
             history.append(record)
             if record[cfg.metric] > best["value"]:
                 best = {"epoch": epoch + 1, "value": record[cfg.metric]}
-                _save_best(recipe, out / BEST, record, cfg)
+                _save_best(recipe, out.best, record, cfg)
             state_dict, meta = recipe.checkpoint()
             saved = {"state_dict": state_dict, "meta": meta, "training": {
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -176,21 +188,22 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
                               if k != "epoch" and isinstance(v, float))
             print(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}: {shown}", flush=True)
         summary = {**_summary(cfg, history, best), "run_id": run_id}  # the stage's MLflow run
-        with atomic_file(out / METRICS) as tmp:
+        with atomic_file(out.metrics) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         if saved is not None:
-            save_state(out / LAST, saved["state_dict"], saved["meta"],
+            save_state(out.last, saved["state_dict"], saved["meta"],
                        _reproducible(saved["training"]))
             state_path.unlink(missing_ok=True)
         else:  # epochs == 0: the input model is also the last one
             state_dict, meta = recipe.checkpoint()
-            save_checkpoint(out / LAST, state_dict, meta)
+            save_checkpoint(out.last, state_dict, meta)
     except BaseException:
         tracker.finish(None, "FAILED")
         raise
-    tracker.finish(out / METRICS, "FINISHED")
+    tracker.finish(out.metrics, "FINISHED")
     print(f"{cfg.stage}: best {cfg.metric} {best['value']:.4f} at epoch {best['epoch']}; "
-          f"{summary['samples_per_s']:.1f} samples/s; outputs in {out}", flush=True)
+          f"{summary['samples_per_s']:.1f} samples/s; outputs {out.best}, {out.last}, "
+          f"{out.metrics}", flush=True)
     return summary
 
 
@@ -227,7 +240,7 @@ def _epoch(recipe: Recipe, cfg: LoopConfig, epoch: int, optimizer: torch.optim.O
 
 
 def _stop(cfg: LoopConfig, epoch: int, batch: int, batches: int, what: str) -> None:
-    state = Path(cfg.out_dir) / STATE
+    state = cfg.outputs.state
     kept = (f"the last good checkpoint {state} (after epoch {epoch}) is kept" if epoch
             and state.is_file() else "no epoch had finished, so there is no checkpoint")
     raise TrainingError(

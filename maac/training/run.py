@@ -1,26 +1,26 @@
-"""Run one stage from its settings and input files: what ``maac train`` and the rules call.
+"""Run one stage from its settings and files: what ``maac train`` and the rules call.
 
-Inputs default to the dataset's artifact paths (``maac.paths``) and outputs to
-``results/{run}/encoder/{phase}/`` or ``results/{run}/{variant}/seed{seed}/{ce,rl}/``.
+A stage gets every file it reads and writes by name (:class:`StageFiles`: its rule's input and
+output, one by one); nothing here derives a path from a folder or a default location.
+:func:`run_encoder` and :func:`run_captioner` are one skeleton (:func:`_run_stage`): check and
+hash the inputs, seed, build the stage's recipe, run the loop, tracked in MLflow.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from maac import paths
 from maac.config import section_hash
 from maac.errors import MaacError
-from maac.paths import captioner_dir, encoder_dir
-from maac.text.build import captions_jsonl, labels_npz
 from maac.text.keywords import KeywordTable
 from maac.text.vocabulary import Vocabulary
-from maac.training.data import load_split
-from maac.training.loop import LoopConfig, NoTracker, Tracker, train
+from maac.training.batches import load_split
+from maac.training.loop import LoopConfig, NoTracker, Recipe, StageOutputs, Tracker, train
 from maac.training.state import file_sha256, seed_everything
 
 
@@ -49,24 +49,33 @@ class Runtime:
         return device
 
 
-@dataclass
-class Inputs:
-    """The files a stage reads (None: the dataset's default path)."""
+@dataclass(frozen=True)
+class StageFiles:
+    """The files a stage reads and writes (its rule's ``input`` and ``output``)."""
 
-    features_dir: Path | None = None
-    text_dir: Path | None = None
+    features_train: Path
+    features_validation: Path
+    text_train: Path  # labels_{split}.npz (encoder) or captions_{split}.jsonl (captioner)
+    text_validation: Path
+    keywords: Path
+    vocab: Path
+    outputs: StageOutputs
     init: Path | None = None  # finetune: frozen best; ce: encoder best; rl: ce checkpoint
-    pretrained: Path | None = None
+    pretrained: Path | None = None  # frozen at width 1: the PANNs checkpoint
     encoder: Path | None = None  # rl: the encoder checkpoint the CE captioner names
-    extra: dict[str, Path] = field(default_factory=dict)
 
-    def features(self, settings: dict[str, Any], split: str) -> Path:
-        if self.features_dir is not None:
-            return self.features_dir / f"{split}.h5"
-        return paths.features_h5(settings["dataset"]["name"], split)
-
-    def text(self, settings: dict[str, Any]) -> Path:
-        return self.text_dir or paths.text_dir(settings["dataset"]["name"])
+    def inputs(self, text: str) -> dict[str, Path]:
+        """The inputs by their identity names (``text``: labels or captions), checked and
+        hashed in this order."""
+        files = {"features_train": self.features_train,
+                 "features_validation": self.features_validation,
+                 f"{text}_train": self.text_train, f"{text}_validation": self.text_validation,
+                 "keywords": self.keywords, "vocab": self.vocab}
+        for key in ("init", "pretrained"):
+            path = getattr(self, key)
+            if path is not None:
+                files[key] = path
+        return files
 
 
 def _hashes(files: dict[str, Path]) -> dict[str, str]:
@@ -82,129 +91,127 @@ def _tracker(runtime: Runtime, settings: dict[str, Any], run_name: str,
     return MlflowTracker(settings["run"], run_name, settings, tags)
 
 
+@dataclass(frozen=True)
+class _Stage:
+    """What differs between the stages' runs: names, identity, loop numbers, the recipe."""
 
-def _stage_files(settings: dict[str, Any], inputs: Inputs, text_dir: Path, kind: str,
-                 text_file: Any) -> dict[str, Path]:
-    """The inputs every stage reads: train/validation features, their ``kind`` text files
-    (``text_file(text_dir, split)``: labels or captions), the keyword table and vocabulary."""
-    splits = settings["dataset"]["splits"]
-    return {
-        "features_train": inputs.features(settings, splits["train"]),
-        "features_validation": inputs.features(settings, splits["validation"]),
-        f"{kind}_train": text_file(text_dir, splits["train"]),
-        f"{kind}_validation": text_file(text_dir, splits["validation"]),
-        "keywords": text_dir / "keywords.csv",
-        "vocab": text_dir / "vocab.json",
-    }
+    name: str  # encoder_frozen, ..., captioner_rl
+    text: str  # labels or captions
+    seed: int
+    identity: dict[str, str]  # after stage and config_hash, before the input hashes
+    tags: dict[str, str]  # maac.* tags before the config hash
+    run_name: str
+    epochs: int
+    lr: float
+    metric: str
+    extra: Callable[[], dict[str, Any]]  # written into metrics.json
+    recipe: Callable[[torch.device, dict[str, Path], dict[str, str]], Recipe]
 
-def run_encoder(settings: dict[str, Any], phase: str, inputs: Inputs, runtime: Runtime,
-                out_dir: Path | None = None) -> dict[str, Any]:
-    """Stage 1, phase ``frozen`` or ``finetune``."""
+
+def _run_stage(settings: dict[str, Any], files: StageFiles, stage: _Stage,
+               runtime: Runtime) -> dict[str, Any]:
+    """The stage skeleton: inputs checked and hashed, RNGs seeded, recipe built, loop run."""
+    device = runtime.setup()
+    inputs = files.inputs(stage.text)
+    missing = [str(p) for p in inputs.values() if not Path(p).is_file()]
+    if missing:
+        raise MaacError(f"{stage.name}: input not found: {', '.join(missing)}")
+    hashes = _hashes(inputs)
+    identity = {"stage": stage.name, "config_hash": section_hash(settings), **stage.identity,
+                **hashes}
+    seed_everything(stage.seed)
+    recipe = stage.recipe(device, inputs, hashes)
+    cfg = LoopConfig(stage.name, stage.epochs, stage.lr,
+                     float(settings["training"]["lr_decay"]),
+                     float(settings["training"]["grad_clip"]), stage.metric, files.outputs,
+                     device, identity, runtime.progress, stage.extra())
+    tags = {"maac.stage": stage.name, **stage.tags, "maac.config_hash": identity["config_hash"],
+            **{f"maac.{k}": v for k, v in hashes.items()}}
+    return train(recipe, cfg, _tracker(runtime, settings, stage.run_name, tags))
+
+
+def run_encoder(settings: dict[str, Any], phase: str, files: StageFiles,
+                runtime: Runtime) -> dict[str, Any]:
+    """Stage 1, phase ``frozen`` (``files.pretrained`` when settings name one) or
+    ``finetune`` (from ``files.init``, the frozen phase's checkpoint)."""
     from maac.training.encoder_stage import EncoderRecipe
 
-    device = runtime.setup()
-    stage = f"encoder_{phase}"
-    text_dir = inputs.text(settings)
+    name = f"encoder_{phase}"
+    if phase == "finetune" and files.init is None:
+        raise MaacError(f"{name}: no --init given (the frozen phase's checkpoint)")
+    if phase == "frozen" and "pretrained" in settings and files.pretrained is None:
+        raise MaacError(f"{name}: settings name pretrained.file "
+                        f"{settings['pretrained']['file']!r}; pass it as --pretrained")
     splits = settings["dataset"]["splits"]
-    files = _stage_files(settings, inputs, text_dir, "labels", labels_npz)
-    init = inputs.init
-    if phase == "finetune" and init is None:
-        init = encoder_dir(settings["run"], "frozen") / "best.pt"
-    pretrained = inputs.pretrained
-    if phase == "frozen" and "pretrained" in settings and pretrained is None:
-        pretrained = paths.pretrained_checkpoint(settings["pretrained"]["file"])
-    for key, path in (("init", init), ("pretrained", pretrained)):
-        if path is not None:
-            files[key] = path
-    missing = [str(p) for p in files.values() if not Path(p).is_file()]
-    if missing:
-        raise MaacError(f"{stage}: input not found: {', '.join(missing)}")
-    hashes = _hashes(files)
     seed = int(settings["seed"])
-    identity = {"stage": stage, "config_hash": section_hash(settings), "seed": str(seed),
-                **hashes}
-    seed_everything(seed)
-    train_split = load_split(files["features_train"], splits["train"],
-                             labels=files["labels_train"], audio_cfg=settings["audio"])
-    val_split = load_split(files["features_validation"], splits["validation"],
-                           labels=files["labels_validation"], audio_cfg=settings["audio"])
-    text_hashes = {k: hashes[k] for k in ("vocab_sha256", "keywords_sha256")}
-    recipe = EncoderRecipe(settings, phase, train_split, val_split, device, seed, text_hashes,
-                           init=init if phase == "finetune" else None,
-                           pretrained=pretrained if phase == "frozen" else None)
     enc = settings["encoder"][phase]
-    cfg = LoopConfig(stage, int(enc["epochs"]), float(enc["lr"]),
-                     float(settings["training"]["lr_decay"]),
-                     float(settings["training"]["grad_clip"]), "val_map",
-                     out_dir or encoder_dir(settings["run"], phase), device, identity,
-                     runtime.progress,
-                     {"phase": phase, "pretrained": pretrained is not None and phase == "frozen"})
-    tags = {"maac.stage": stage, "maac.config_hash": identity["config_hash"],
-            **{f"maac.{k}": v for k, v in hashes.items()}}
-    return train(recipe, cfg, _tracker(runtime, settings, stage, tags))
+
+    def recipe(device: torch.device, inputs: dict[str, Path], hashes: dict[str, str]) -> Recipe:
+        train_split = load_split(inputs["features_train"], splits["train"],
+                                 labels=inputs["labels_train"], audio_cfg=settings["audio"])
+        val_split = load_split(inputs["features_validation"], splits["validation"],
+                               labels=inputs["labels_validation"], audio_cfg=settings["audio"])
+        text_hashes = {k: hashes[k] for k in ("vocab_sha256", "keywords_sha256")}
+        return EncoderRecipe(settings, phase, train_split, val_split, device, seed, text_hashes,
+                             init=files.init if phase == "finetune" else None,
+                             pretrained=files.pretrained if phase == "frozen" else None)
+
+    extra = {"phase": phase, "pretrained": files.pretrained is not None and phase == "frozen"}
+    stage = _Stage(name, "labels", seed, {"seed": str(seed)}, {}, name, int(enc["epochs"]),
+                   float(enc["lr"]), "val_map", lambda: extra, recipe)
+    return _run_stage(settings, files, stage, runtime)
 
 
-def run_captioner(settings: dict[str, Any], stage: str, variant: str, seed: int, inputs: Inputs,
-                  runtime: Runtime, out_dir: Path | None = None, no_audio: bool = False,
+def run_captioner(settings: dict[str, Any], stage: str, variant: str, seed: int,
+                  files: StageFiles, runtime: Runtime, no_audio: bool = False,
                   ) -> dict[str, Any]:
-    """Stage 2 (``ce``) or 3 (``rl``) of one variant and seed."""
+    """Stage 2 (``ce``, from the encoder checkpoint ``files.init``) or 3 (``rl``, from the CE
+    checkpoint ``files.init`` and its encoder ``files.encoder``) of one variant and seed."""
     from maac.training.captioner_stage import (
         CERecipe,
         SCSTRecipe,
         captioner_for_ce,
         captioner_for_rl,
+        spice_available,
     )
 
     if stage not in ("ce", "rl"):
         raise ValueError(f"stage must be ce or rl, not {stage!r}")
-    device = runtime.setup()
     name = f"captioner_{stage}"
-    text_dir = inputs.text(settings)
+    if files.init is None:
+        raise MaacError(f"{name}: no --init given (the "
+                        f"{'encoder' if stage == 'ce' else 'CE'} checkpoint)")
     splits = settings["dataset"]["splits"]
-    run = settings["run"]
     sub = settings["captioner"][stage]
-    init = inputs.init
-    if init is None:
-        init = (encoder_dir(run, "finetune") / "best.pt" if stage == "ce" else
-                captioner_dir(run, variant, seed, "ce") / f"{sub['start_from']}.pt")
-    files = {**_stage_files(settings, inputs, text_dir, "captions", captions_jsonl),
-             "init": init}
-    missing = [str(p) for p in files.values() if not Path(p).is_file()]
-    if missing:
-        raise MaacError(f"{name}: input not found: {', '.join(missing)}")
-    hashes = _hashes(files)
-    identity = {"stage": name, "config_hash": section_hash(settings), "variant": variant,
-                "seed": str(seed), "no_audio": str(no_audio), **hashes}
-    seed_everything(seed)
-    vocab = Vocabulary.load(files["vocab"])
-    keywords = KeywordTable.load(files["keywords"]).words
-    text_hashes = {k: hashes[k] for k in ("vocab_sha256", "keywords_sha256")}
-    if stage == "ce":
-        model = captioner_for_ce(settings, variant, init, vocab, keywords, text_hashes,
-                                 str(files["keywords"]), hashes["init_sha256"])
-    else:
-        model = captioner_for_rl(init, variant, vocab, keywords, text_hashes, inputs.encoder)
-    train_split = load_split(files["features_train"], splits["train"],
-                             captions=files["captions_train"], audio_cfg=settings["audio"])
-    val_split = load_split(files["features_validation"], splits["validation"],
-                           captions=files["captions_validation"], audio_cfg=settings["audio"])
-    cache = bool(sub.get("cache_encoder", True))
-    recipe_type = CERecipe if stage == "ce" else SCSTRecipe
-    recipe = recipe_type(settings, train_split, val_split, vocab, model, device, seed, cache,
-                         no_audio)
-    from maac.training.captioner_stage import spice_score
 
-    spice = spice_score({"x": ["a"]}, {"x": [["a"]]}) is not None
-    cfg = LoopConfig(
-        name, int(sub["epochs"]), float(sub["lr"]), float(settings["training"]["lr_decay"]),
-        float(settings["training"]["grad_clip"]), "val_cider_d",
-        out_dir or captioner_dir(run, variant, seed, stage), device, identity, runtime.progress,
-        {"variant": variant, "seed": seed, "no_audio": no_audio,
-         "spider": "computed (val_spider)" if spice else
-                   "not computed: SPICE (Java + Stanford CoreNLP) is not installed"},
-    )
-    tags = {"maac.stage": name, "maac.variant": variant, "maac.seed": str(seed),
-            "maac.config_hash": identity["config_hash"],
-            **{f"maac.{k}": v for k, v in hashes.items()}}
+    def recipe(device: torch.device, inputs: dict[str, Path], hashes: dict[str, str]) -> Recipe:
+        vocab = Vocabulary.load(inputs["vocab"])
+        keywords = KeywordTable.load(inputs["keywords"]).words
+        text_hashes = {k: hashes[k] for k in ("vocab_sha256", "keywords_sha256")}
+        if stage == "ce":
+            model = captioner_for_ce(settings, variant, inputs["init"], vocab, keywords,
+                                     text_hashes, str(inputs["keywords"]), hashes["init_sha256"])
+        else:
+            model = captioner_for_rl(inputs["init"], variant, vocab, keywords, text_hashes,
+                                     files.encoder)
+        train_split = load_split(inputs["features_train"], splits["train"],
+                                 captions=inputs["captions_train"], audio_cfg=settings["audio"])
+        val_split = load_split(inputs["features_validation"], splits["validation"],
+                               captions=inputs["captions_validation"],
+                               audio_cfg=settings["audio"])
+        cache = bool(sub.get("cache_encoder", True))
+        recipe_type = CERecipe if stage == "ce" else SCSTRecipe
+        return recipe_type(settings, train_split, val_split, vocab, model, device, seed, cache,
+                           no_audio)
+
+    def extra() -> dict[str, Any]:
+        return {"variant": variant, "seed": seed, "no_audio": no_audio,
+                "spider": "computed (val_spider)" if spice_available() else
+                          "not computed: SPICE (Java + Stanford CoreNLP) is not installed"}
+
     run_name = f"{name} {variant} seed{seed}" + (" no-audio" if no_audio else "")
-    return train(recipe, cfg, _tracker(runtime, settings, run_name, tags))
+    spec = _Stage(name, "captions", seed,
+                  {"variant": variant, "seed": str(seed), "no_audio": str(no_audio)},
+                  {"maac.variant": variant, "maac.seed": str(seed)}, run_name,
+                  int(sub["epochs"]), float(sub["lr"]), "val_cider_d", extra, recipe)
+    return _run_stage(settings, files, spec, runtime)

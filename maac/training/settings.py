@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from maac.models.hparams import DECODER_KEYS, ENCODER_KEYS
+
 STAGES = ("encoder_frozen", "encoder_finetune", "captioner_ce", "captioner_rl")
-ENCODER_ARCH = ("width", "head_dim", "acoustic_dim")
-CAPTIONER_ARCH = ("embed_dim", "hidden_dim", "attention_dim", "top_keywords", "word_dropout",
-                  "classifier_dropout", "detach_keywords")
+ENCODER_ARCH = ENCODER_KEYS  # the fields of maac.models.hparams' dataclasses
+CAPTIONER_ARCH = DECODER_KEYS
 
 
 def stage_settings(config: dict[str, Any], stage: str) -> dict[str, Any]:
@@ -48,6 +49,16 @@ def stage_settings(config: dict[str, Any], stage: str) -> dict[str, Any]:
     out["captioner"] = {**{k: cap[k] for k in CAPTIONER_ARCH}, sub: cap[sub]}
     out["decoding"] = {"max_length": config["decoding"]["max_length"]}
     return out
+
+
+def stage_sections(stage: str) -> tuple[str, ...]:
+    """The top-level sections :func:`stage_settings` gives ``stage`` (``pretrained`` aside:
+    only the full-width encoder has one)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; one of {', '.join(STAGES)}")
+    common = ("run", "dataset", "audio", "training", "encoder")
+    return (*common, "seed") if stage.startswith("encoder_") else (*common, "captioner",
+                                                                   "decoding")
 
 
 def settings_json(config: dict[str, Any], stage: str) -> str:

@@ -2,7 +2,7 @@
 
 ``state.pt`` (and, once the stage ends, ``last.pt``) is ``torch.save`` of plain values and
 tensors, readable with ``weights_only=True``: ``state_dict`` and ``meta`` (as every maac
-checkpoint, so :func:`maac.models.captioner.read_checkpoint` reads it) and ``training``: the
+checkpoint, so :func:`maac.models.checkpoint.read_checkpoint` reads it) and ``training``: the
 optimizer, the scheduler, the RNG states of python, numpy and torch (as lists and tensors), the
 number of finished epochs, the per-epoch history, the best epoch so far, the MLflow run id and
 the stage's identity (stage name, config hash, vocabulary / keyword / input checkpoint hashes).
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from maac.errors import MaacError
-from maac.models.captioner import save_torch
+from maac.models.checkpoint import save_torch
 
 STATE_FORMAT = "maac-training-state/1"
 

@@ -1,12 +1,13 @@
 """Training stage 1: the keyword encoder (paper Eq. 1-2), phase frozen then finetune.
 
 Outputs in results/{run}/encoder/{frozen,finetune}/: best.pt (best validation mAP), last.pt
-(the final training state) and metrics.json. A killed job leaves state.pt there; the rerun
-resumes from it. params = the stage's own config sections (maac.training.settings).
+(the final training state) and metrics.json. While a job runs, its training state is
+params.state (state.pt beside them); a killed job's rerun resumes from it. The command gets each
+file it reads and writes by name. params.settings = the stage's own config sections
+(maac.training.settings).
 """
 
 import os
-import shlex
 import uuid
 
 from maac.text.build import labels_npz
@@ -17,22 +18,34 @@ os.environ.setdefault("MAAC_PIPELINE_ID", uuid.uuid4().hex)
 
 ENCODER_FROZEN = str(paths.encoder_dir(config["run"], "frozen"))
 ENCODER_FINETUNE = str(paths.encoder_dir(config["run"], "finetune"))
-ENCODER_SPLITS = [config["dataset"]["splits"][s] for s in ("train", "validation")]
-ENCODER_FEATURES = [str(paths.features_h5(DATASET, s)) for s in ENCODER_SPLITS]
-ENCODER_TEXT = [str(labels_npz(paths.text_dir(DATASET), s)) for s in ENCODER_SPLITS] + [
-    str(paths.text_dir(DATASET) / "keywords.csv"),
-    str(paths.text_dir(DATASET) / "vocab.json"),
-]
+TRAIN_SPLIT = config["dataset"]["splits"]["train"]
+VALIDATION_SPLIT = config["dataset"]["splits"]["validation"]
+TEXT_DIR = paths.text_dir(DATASET)
+# The inputs both phases read, by the names of the `maac train encoder` options
+ENCODER_INPUTS = {
+    "features_train": str(paths.features_h5(DATASET, TRAIN_SPLIT)),
+    "features_validation": str(paths.features_h5(DATASET, VALIDATION_SPLIT)),
+    "labels_train": str(labels_npz(TEXT_DIR, TRAIN_SPLIT)),
+    "labels_validation": str(labels_npz(TEXT_DIR, VALIDATION_SPLIT)),
+    "keywords": str(TEXT_DIR / "keywords.csv"),
+    "vocab": str(TEXT_DIR / "vocab.json"),
+}
 # PANNs' checkpoint fits the full-width encoder only
 ENCODER_PRETRAINED = (
     [str(paths.pretrained_checkpoint(config["pretrained"]["file"]))] if uses_pretrained() else []
+)
+# The options naming a stage's files: its inputs, then best/last/metrics and the state
+STAGE_FILES = (
+    "--features-train {input.features_train:q} --features-validation {input.features_validation:q}"
+    " --keywords {input.keywords:q} --vocab {input.vocab:q}"
+    " --best {output.best:q} --last {output.last:q} --metrics {output.metrics:q}"
+    " --state {params.state:q}"
 )
 
 
 rule encoder_frozen:
     input:
-        features=ENCODER_FEATURES,
-        text=ENCODER_TEXT,
+        **ENCODER_INPUTS,
         pretrained=ENCODER_PRETRAINED,
     output:
         best=f"{ENCODER_FROZEN}/best.pt",
@@ -40,12 +53,10 @@ rule encoder_frozen:
         metrics=f"{ENCODER_FROZEN}/metrics.json",
     params:
         settings=settings_json(config, "encoder_frozen"),
+        state=f"{ENCODER_FROZEN}/state.pt",
         pretrained=lambda wildcards, input: (
-            f"--pretrained {shlex.quote(input.pretrained[0])}" if input.pretrained else ""
+            ["--pretrained", input.pretrained[0]] if input.pretrained else []
         ),
-        features_dir=lambda wildcards, input: os.path.dirname(input.features[0]),
-        text_dir=lambda wildcards, input: os.path.dirname(input.text[0]),
-        out_dir=lambda wildcards, output: os.path.dirname(output.best),
     threads: 8
     resources:
         mem_mb=16000,
@@ -56,24 +67,21 @@ rule encoder_frozen:
         f"{LOGS}/encoder/frozen.log",
     shell:
         "maac train encoder --phase frozen --settings {params.settings:q}"
-        " --features-dir {params.features_dir:q} --text-dir {params.text_dir:q}"
-        " {params.pretrained} --out-dir {params.out_dir:q} --threads {threads} 2>&1 | tee {log:q}"
+        " --labels-train {input.labels_train:q} --labels-validation {input.labels_validation:q}"
+        f" {STAGE_FILES} {{params.pretrained:q}} --threads {{threads}} 2>&1 | tee {{log:q}}"
 
 
 rule encoder_finetune:
     input:
-        init=f"{ENCODER_FROZEN}/best.pt",
-        features=ENCODER_FEATURES,
-        text=ENCODER_TEXT,
+        init=rules.encoder_frozen.output.best,
+        **ENCODER_INPUTS,
     output:
         best=f"{ENCODER_FINETUNE}/best.pt",
         last=f"{ENCODER_FINETUNE}/last.pt",
         metrics=f"{ENCODER_FINETUNE}/metrics.json",
     params:
         settings=settings_json(config, "encoder_finetune"),
-        features_dir=lambda wildcards, input: os.path.dirname(input.features[0]),
-        text_dir=lambda wildcards, input: os.path.dirname(input.text[0]),
-        out_dir=lambda wildcards, output: os.path.dirname(output.best),
+        state=f"{ENCODER_FINETUNE}/state.pt",
     threads: 8
     resources:
         mem_mb=16000,
@@ -84,5 +92,5 @@ rule encoder_finetune:
         f"{LOGS}/encoder/finetune.log",
     shell:
         "maac train encoder --phase finetune --settings {params.settings:q} --init {input.init:q}"
-        " --features-dir {params.features_dir:q} --text-dir {params.text_dir:q}"
-        " --out-dir {params.out_dir:q} --threads {threads} 2>&1 | tee {log:q}"
+        " --labels-train {input.labels_train:q} --labels-validation {input.labels_validation:q}"
+        f" {STAGE_FILES} --threads {{threads}} 2>&1 | tee {{log:q}}"

@@ -28,7 +28,7 @@ PAD_FRAMES = 64  # batches' time axis: a multiple of this many frames (0.64 s)
 InputAugment = Callable[[Tensor, Tensor, ResNet38Trunk], Tensor]  # (features, lengths, trunk)
 
 
-def read_captions(path: Path | str) -> dict[str, list[list[int]]]:
+def read_encoded_captions(path: Path | str) -> dict[str, list[list[int]]]:
     """``captions_{split}.jsonl`` as {file_name: [token ids with BOS/EOS] x 5}."""
     path = Path(path)
     if not path.is_file():
@@ -102,7 +102,7 @@ def load_split(
     label_rows = None
     if labels is not None:
         label_names, label_rows = read_labels(labels)
-    caption_map = read_captions(captions) if captions is not None else None
+    caption_map = read_encoded_captions(captions) if captions is not None else None
     if label_names is not None:
         names = label_names
     elif caption_map is not None:
