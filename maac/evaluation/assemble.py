@@ -148,7 +148,8 @@ def write_dvc_scores(config: dict[str, Any], summary: dict[str, Any],
         cells: dict[str, dict[str, float]] = {}
         for table in paths.TABLES:
             row = summary[table]["cells"].get(key, {})
-            cells.update({k: v for k, v in row.items() if isinstance(v, dict)})
+            # cells with an interval; a count (Vocab: {"value"}) has no bounds and is left out
+            cells.update({k: v for k, v in row.items() if isinstance(v, dict) and "mean" in v})
         values = {metric: round(cell[fields[kind]], 2) for metric, cell in sorted(cells.items())}
         with atomic_file(Path(path)) as tmp:
             tmp.write_text(json.dumps(values, indent=1) + "\n", encoding="utf-8")
