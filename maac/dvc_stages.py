@@ -63,7 +63,8 @@ def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
 
     data_targets = [s(paths.manifest_csv(dataset, split)) for split in splits]
     if config["dataset"]["source"] == "zenodo":
-        data_targets += [s(raw / name) for name in config["dataset"]["zenodo"]["files"]]
+        data_targets += [s(paths.raw_file(dataset, name))
+                         for name in config["dataset"]["zenodo"]["files"]]
     stages["data"] = {"cmd": _cmd(data_targets, configfile),
                       "deps": ["maac/data", "workflow/rules/data.smk"],
                       "params": [{configfile: ["dataset"]}], "outs": [s(raw), s(manifests)]}
@@ -76,7 +77,7 @@ def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
         "cmd": _cmd([s(paths.features_h5(dataset, split)) for split in splits], configfile),
         "deps": [s(manifests), s(raw), "maac/audio", "workflow/rules/features.smk"],
         "params": [{configfile: ["audio"]}], "outs": [s(features)]}
-    stages["text"] = {"cmd": _cmd([s(text / "vocab.json")], configfile),
+    stages["text"] = {"cmd": _cmd([s(paths.vocab_json(dataset))], configfile),
                       "deps": [s(manifests), "maac/text", "workflow/rules/text.smk"],
                       "params": [{configfile: ["text"]}], "outs": [s(text)]}
 

@@ -20,6 +20,16 @@ def captions_csv(dataset: str, split: str) -> Path:
     return raw_dir(dataset) / f"clotho_captions_{split}.csv"
 
 
+def raw_file(dataset: str, name: str) -> Path:
+    """A downloaded file of the dataset (a Zenodo record's archive or CSV)."""
+    return raw_dir(dataset) / name
+
+
+def audio_archive(dataset: str, split: str) -> Path:
+    """Clotho's 7z archive of a split's audio (extracted to ``audio_dir``)."""
+    return raw_dir(dataset) / f"clotho_audio_{split}.7z"
+
+
 def audio_dir(dataset: str, split: str) -> Path:
     return raw_dir(dataset) / split
 
@@ -66,6 +76,10 @@ def audit_json(dataset: str) -> Path:
 def audit_csv(dataset: str) -> Path:
     """The split audit's summary, one row per check (the Snakemake report's table)."""
     return DATA / "manifest" / dataset / "audit.csv"
+
+
+# NLTK resources downloaded by the project (when no NLTK_DATA has them)
+NLTK_DIR = DATA / "nltk_data"
 
 
 def pretrained_checkpoint(file: str) -> Path:

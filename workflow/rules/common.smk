@@ -56,7 +56,7 @@ def all_targets():
     targets += training_targets()
     targets += evaluation_targets()
     if config["dataset"]["source"] == "zenodo":  # metadata CSVs too: the full record
-        targets += [str(paths.raw_dir(DATASET) / n) for n in config["dataset"]["zenodo"]["files"]]
+        targets += [str(paths.raw_file(DATASET, n)) for n in config["dataset"]["zenodo"]["files"]]
     if uses_pretrained():
         targets.append(str(paths.pretrained_checkpoint(config["pretrained"]["file"])))
     return targets
@@ -143,6 +143,34 @@ def evaluation_inputs():
 def evaluation_models():
     """The labels of the tables' inputs: VARIANT:SEED:STAGE each."""
     return [f"{v}:{s}:{st}" for v, s, st in evaluated_stages(config)]
+
+
+# The report's menu sorts categories by name: the numbers keep tables first, then figures.
+TABLES, FIGURES, DATA = "1. Tables", "2. Figures", "3. Tables as CSV"
+
+
+def table_output(name, key):
+    """One output file of rule tables (a key of paths.table_files), in the report where a
+    person reads it."""
+    path = str(paths.table_files(config["run"], name)[key])
+    number = name[-1]
+    caption = "../report/comparisons.rst" if "comparisons" in key else f"../report/{name}.rst"
+    if key == "html":
+        return report(path, caption=caption, category=TABLES, labels={"table": f"Table {number}"})
+    if key == "csv":
+        return report(path, caption=caption, category=DATA, labels={"file": f"Table {number}"})
+    if key == "comparisons_csv":
+        return report(path, caption=caption, category=DATA,
+                      labels={"file": f"Table {number}, comparisons"})
+    return path
+
+
+def table_flags(wildcards, output):
+    """`maac tables`' flag of each table file: --table1-md FILE and so on."""
+    import shlex
+
+    return " ".join(f"--{name}-{key.replace('_', '-')} {shlex.quote(output[f'{name}_{key}'])}"
+                    for name in paths.TABLES for key, _, _ in paths.TABLE_FILES)
 
 
 def evaluation_targets():

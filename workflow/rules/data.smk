@@ -39,7 +39,7 @@ elif SOURCE == "zenodo":
 
     rule download_clotho:
         output:
-            f"{RAW}/{{name}}",
+            str(paths.raw_file(DATASET, "{name}")),
         wildcard_constraints:
             name="|".join(re.escape(n) for n in ZENODO["files"]),
         params:
@@ -54,9 +54,9 @@ elif SOURCE == "zenodo":
 
     rule extract_clotho_audio:
         input:
-            f"{RAW}/clotho_audio_{{split}}.7z",
+            str(paths.audio_archive(DATASET, "{split}")),
         output:
-            directory(f"{RAW}/{{split}}"),
+            directory(str(paths.audio_dir(DATASET, "{split}"))),
         wildcard_constraints:
             split="development|validation|evaluation",
         conda:

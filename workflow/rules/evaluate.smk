@@ -78,34 +78,11 @@ rule bundle:
         " 2>&1 | tee {log:q}"
 
 
-# The report's menu sorts categories by name: the numbers keep tables first, then figures.
-TABLES, FIGURES, DATA = "1. Tables", "2. Figures", "3. Tables as CSV"
-
-
-def _table_output(name, key):
-    """One output file of rule tables, shown in the report where a person reads it."""
-    path = str(paths.table_files(RUN_NAME, name)[key])
-    number = name[-1]
-    caption = "../report/comparisons.rst" if "comparisons" in key else f"../report/{name}.rst"
-    if key == "html":
-        return report(path, caption=caption, category=TABLES, labels={"table": f"Table {number}"})
-    if key == "csv":
-        return report(path, caption=caption, category=DATA, labels={"file": f"Table {number}"})
-    if key == "comparisons_csv":
-        return report(path, caption=caption, category=DATA,
-                      labels={"file": f"Table {number}, comparisons"})
-    return path
-
-
-TABLE_FLAGS = " ".join(f"--{name}-{key.replace('_', '-')} {{output.{name}_{key}:q}}"
-                       for name in paths.TABLES for key, _, _ in paths.TABLE_FILES)
-
-
 rule tables:
     input:
         **evaluation_inputs(),
     output:
-        **{f"{name}_{key}": _table_output(name, key) for name in paths.TABLES
+        **{f"{name}_{key}": table_output(name, key) for name in paths.TABLES
            for key, _, _ in paths.TABLE_FILES},
         intervals=str(paths.intervals_json(RUN_NAME)),
         # results/scores/{run}/: what `dvc metrics show` reads (named by maac/dvc_stages.py)
@@ -114,6 +91,7 @@ rule tables:
         settings=lambda wildcards: sections_json("run", "seeds", "variants", "dataset",
                                                  "statistics"),
         models=evaluation_models(),
+        tables=table_flags,
     conda:
         MAAC_ENV
     log:
@@ -121,7 +99,7 @@ rule tables:
     shell:
         "maac tables --settings {params.settings:q} --models {params.models}"
         " --metrics {input.metrics:q} --scores {input.scores:q}"
-        " --summaries {input.summaries:q} " + TABLE_FLAGS +
+        " --summaries {input.summaries:q} {params.tables}"
         " --intervals {output.intervals:q} --dvc-scores {output.dvc_scores:q}"
         " 2>&1 | tee {log:q}"
 
