@@ -128,13 +128,13 @@ rule manifest:
 
 rule audit:
     input:
-        audit_inputs,
+        manifests=[str(paths.manifest_csv(DATASET, split)) for split in SPLITS],
+        metadata=audit_metadata_inputs,
     output:
         json=str(paths.audit_json(DATASET)),
         table=report(str(paths.audit_csv(DATASET)), caption="../report/audit.rst",
                      category="Data"),
     params:
-        manifests=[str(paths.manifest_csv(DATASET, split)) for split in SPLITS],
         metadata=" ".join(f"--metadata {shlex.quote(f'{split}={path}')}"
                           for split, path in split_metadata().items()),
     threads: 2
@@ -143,5 +143,5 @@ rule audit:
     log:
         f"{LOGS}/data/audit.log",
     shell:
-        "maac audit --manifests {params.manifests:q} {params.metadata} --out {output.json:q}"
+        "maac audit --manifests {input.manifests:q} {params.metadata} --out {output.json:q}"
         " --table {output.table:q} --threads {threads} 2>&1 | tee {log:q}"
