@@ -49,6 +49,10 @@ def _attention(args: argparse.Namespace) -> None:
     from maac.evaluation.attention_figure import draw, trace
     from maac.inference.bundle import read_bundle
 
+    if args.max_length is None:
+        from maac.config import load_config
+
+        args.max_length = load_config(args.config)["decoding"]["max_length"]
     bundle = read_bundle(args.model)
     store = FeatureStore(args.features)
     picks = range(min(args.count, len(store)))
@@ -102,7 +106,9 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--model", required=True, type=Path, help="a model bundle")
     p.add_argument("--features", required=True, type=Path, help="a split's features (HDF5)")
     p.add_argument("--count", type=int, default=3, help="number of clips")
-    p.add_argument("--max-length", type=int, default=30)
+    p.add_argument("--max-length", type=int,
+                   help="most tokens per caption (default: the config's decoding.max_length)")
+    p.add_argument("--config", type=Path, default=default_config)
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(handler=_attention)
     p = which.add_parser("intervals", help="forest plot: each model's score with its interval")
