@@ -211,3 +211,17 @@ def test_the_papers_numbers_are_shown_only_beside_clotho_v21() -> None:
     assert is_clotho_v21({"source": "local", "local": {"path": "/d"}})  # the default check
     assert not is_clotho_v21({"source": "local", "local": {"path": "/d", "md5": "skip"}})
     assert not is_clotho_v21({"source": "synth"})
+
+
+def test_tables_refuse_files_that_do_not_match_the_models(tmp_path: Path, monkeypatch,
+                                                          capsys) -> None:
+    """One metrics and one scores file per --models label; a label names VARIANT:SEED:STAGE."""
+    _setup(tmp_path, monkeypatch, "synth")
+    argv = _tables()
+    dropped = argv[:argv.index("--metrics") + 1] + argv[argv.index("--metrics") + 2:]
+    assert main(dropped) != 0
+    assert "--metrics: 5 files for 6 --models" in capsys.readouterr().err
+    bad = [("maac-1-ce" if a == "maac:1:ce" else a) for a in argv]
+    assert main(bad) != 0
+    assert "'maac-1-ce' is not VARIANT:SEED:STAGE" in capsys.readouterr().err
+    assert not paths.intervals_json("demo").exists()  # nothing written

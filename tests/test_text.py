@@ -596,3 +596,16 @@ def test_docs_keyword_table_is_current(clotho_text: ClothoText) -> None:
     assert [(int(r), w, k, int(n)) for r, w, k, n in rows] == [
         (rank, k.word, k.kind, k.count) for rank, k in enumerate(clotho_text.table.keywords, 1)
     ], "docs/keywords.md is stale: regenerate it with `maac text keywords CSV --markdown`"
+
+
+def test_text_build_wants_one_captions_and_labels_file_per_manifest(tmp_path: Path,
+                                                                   nltk_ready: None) -> None:
+    train = _manifest(tmp_path / "train.csv", "development", [
+        ("A dog is barking.", "A dog is barking", "Dogs bark", "A dog barks loudly", "Barking dog"),
+    ])
+    out = tmp_path / "out"
+    files = _text_files(out, ["development"])
+    short = TextFiles(files.vocab, files.keywords, files.summary, files.captions, [])
+    with pytest.raises(MaacError, match="--labels: 0 files for 1 --manifests"):
+        build_text(train, [train], short, count=10, min_length=3, stopwords=[])
+    assert not out.exists()
