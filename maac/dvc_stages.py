@@ -56,8 +56,8 @@ def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
     dataset, run = config["dataset"]["name"], config["run"]
     splits = sorted(set(config["dataset"]["splits"].values()))
     test = config["dataset"]["splits"]["test"]
-    raw, manifests = paths.raw_dir(dataset), paths.manifest_csv(dataset, splits[0]).parent
-    features, text = paths.features_h5(dataset, splits[0]).parent, paths.text_dir(dataset)
+    raw, manifests = paths.raw_dir(dataset), paths.manifest_dir(dataset)
+    features, text = paths.features_dir(dataset), paths.text_dir(dataset)
     s = str
     stages: dict[str, dict[str, Any]] = {}
 

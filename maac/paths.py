@@ -59,23 +59,28 @@ def local_audio_dir(root: Path, layout: str, split: str) -> Path:
     return root / LOCAL_LAYOUTS[layout][1] / split
 
 
+def manifest_dir(dataset: str) -> Path:
+    """The split manifests, the local check and the split audit of a dataset."""
+    return DATA / "manifest" / dataset
+
+
 def manifest_csv(dataset: str, split: str) -> Path:
-    return DATA / "manifest" / dataset / f"{split}.csv"
+    return manifest_dir(dataset) / f"{split}.csv"
 
 
 def local_check_json(dataset: str) -> Path:
     """What ``maac local-check`` found in a local dataset folder: layout, files, md5 sums."""
-    return DATA / "manifest" / dataset / "local_check.json"
+    return manifest_dir(dataset) / "local_check.json"
 
 
 def audit_json(dataset: str) -> Path:
     """The split audit: clips whose audio or Freesound sound id is in more than one split."""
-    return DATA / "manifest" / dataset / "audit.json"
+    return manifest_dir(dataset) / "audit.json"
 
 
 def audit_csv(dataset: str) -> Path:
     """The split audit's summary, one row per check (the Snakemake report's table)."""
-    return DATA / "manifest" / dataset / "audit.csv"
+    return manifest_dir(dataset) / "audit.csv"
 
 
 # NLTK resources downloaded by the project (when no NLTK_DATA has them)
@@ -90,9 +95,13 @@ def run_dir(run: str) -> Path:
     return RESULTS / run
 
 
+def features_dir(dataset: str) -> Path:
+    return DATA / "features" / dataset
+
+
 def features_h5(dataset: str, split: str) -> Path:
     """Log-mel frames of every clip of a split (HDF5)."""
-    return DATA / "features" / dataset / f"{split}.h5"
+    return features_dir(dataset) / f"{split}.h5"
 
 
 def text_dir(dataset: str) -> Path:
