@@ -21,7 +21,11 @@ import yaml
 
 from maac import paths
 from maac.config import load_config
-from maac.paths import captioner_dir, encoder_dir
+from maac.paths import captioner_dir, encoder_dir, stage_metrics_json
+from maac.variants import captioner_stages, main_variant, table_models
+
+__all__ = ["captioner_stages", "document", "main_variant", "render", "scores_files",
+           "table_models"]
 
 # dataset prefix of the stage names -> its config (the Clotho paper run, the synthetic demo)
 CONFIGS = {"demo": "config/demo.yaml", "clotho": "config/config.yaml"}
@@ -34,24 +38,6 @@ HEADER = """\
 # and `dvc push` / `dvc pull` move them to and from a remote. `dvc metrics show` lists the test
 # scores of every model (results/scores/), `dvc plots show` the training histories.
 """
-
-
-def main_variant(config: dict[str, Any]) -> str:
-    """The full model (Table 1): ``maac``, or the last variant configured."""
-    return "maac" if "maac" in config["variants"] else config["variants"][-1]
-
-
-def captioner_stages(config: dict[str, Any]) -> list[tuple[str, int, str]]:
-    """(variant, seed, stage) of every captioner training stage: CE of all, RL of the full
-    model (the same list the Snakefile's ``final_stage`` gives)."""
-    main = main_variant(config)
-    return [(variant, seed, stage) for seed in config["seeds"] for variant in config["variants"]
-            for stage in (("ce", "rl") if variant == main else ("ce",))]
-
-
-def table_models(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """(variant, stage) of every model the tables report: each variant's CE, the full RL."""
-    return [(variant, "ce") for variant in config["variants"]] + [(main_variant(config), "rl")]
 
 
 def scores_files(config: dict[str, Any]) -> list[Path]:
@@ -70,14 +56,15 @@ def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
     dataset, run = config["dataset"]["name"], config["run"]
     splits = sorted(set(config["dataset"]["splits"].values()))
     test = config["dataset"]["splits"]["test"]
-    raw, manifests = paths.raw_dir(dataset), paths.manifest_csv(dataset, splits[0]).parent
-    features, text = paths.features_h5(dataset, splits[0]).parent, paths.text_dir(dataset)
+    raw, manifests = paths.raw_dir(dataset), paths.manifest_dir(dataset)
+    features, text = paths.features_dir(dataset), paths.text_dir(dataset)
     s = str
     stages: dict[str, dict[str, Any]] = {}
 
     data_targets = [s(paths.manifest_csv(dataset, split)) for split in splits]
     if config["dataset"]["source"] == "zenodo":
-        data_targets += [s(raw / name) for name in config["dataset"]["zenodo"]["files"]]
+        data_targets += [s(paths.raw_file(dataset, name))
+                         for name in config["dataset"]["zenodo"]["files"]]
     stages["data"] = {"cmd": _cmd(data_targets, configfile),
                       "deps": ["maac/data", "workflow/rules/data.smk"],
                       "params": [{configfile: ["dataset"]}], "outs": [s(raw), s(manifests)]}
@@ -90,40 +77,39 @@ def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
         "cmd": _cmd([s(paths.features_h5(dataset, split)) for split in splits], configfile),
         "deps": [s(manifests), s(raw), "maac/audio", "workflow/rules/features.smk"],
         "params": [{configfile: ["audio"]}], "outs": [s(features)]}
-    stages["text"] = {"cmd": _cmd([s(text / "vocab.json")], configfile),
+    stages["text"] = {"cmd": _cmd([s(paths.vocab_json(dataset))], configfile),
                       "deps": [s(manifests), "maac/text", "workflow/rules/text.smk"],
                       "params": [{configfile: ["text"]}], "outs": [s(text)]}
 
     phases = [encoder_dir(run, phase) for phase in ("frozen", "finetune")]
     stages["encoder"] = {
-        "cmd": _cmd([s(d / "metrics.json") for d in phases], configfile),
+        "cmd": _cmd([s(stage_metrics_json(d)) for d in phases], configfile),
         "deps": [s(features), s(text), *([pretrained] if pretrained else []), "maac/models",
                  "maac/training", "workflow/rules/encoder.smk"],
         "params": [{configfile: ["encoder", "training", "seeds"]}],
         "outs": [s(d) for d in phases]}
     trained = [captioner_dir(run, v, seed, stage) for v, seed, stage in captioner_stages(config)]
     stages["captioner"] = {
-        "cmd": _cmd([s(d / "metrics.json") for d in trained], configfile),
+        "cmd": _cmd([s(stage_metrics_json(d)) for d in trained], configfile),
         "deps": [s(phases[1]), s(features), s(text), "maac/models", "maac/decoding",
                  "maac/training", "workflow/rules/captioner.smk"],
         "params": [{configfile: ["captioner", "training", "decoding.max_length"]}],
         "outs": [s(d) for d in trained]}
 
-    run_dir = paths.run_dir(run)
     evaluated = [(v, seed, stage) for v, seed, stage in captioner_stages(config)]
     small: list[str] = []  # JSON a person reads: in git beside dvc.lock, not in the cache
     outs: list[str] = []
     for v, seed, stage in evaluated:
         small.append(s(paths.metrics_json(run, v, seed, stage, test)))
-        outs.append(s(paths.model_dir(run, v, seed) / f"captions_{stage}_{test}.csv"))
+        outs.append(s(paths.decoded_csv(run, v, seed, stage, test)))
         outs.append(s(paths.scores_csv(run, v, seed, stage, test)))
-    bundles = [s(paths.model_dir(run, v, seed) / "model.bundle") for seed in config["seeds"]
+    bundles = [s(paths.bundle(run, v, seed)) for seed in config["seeds"]
                for v in config["variants"]]
-    tables = [s(paths.table(run, f"table{i}{kind}", ext)) for i in (1, 2)
-              for kind in ("", "_comparisons") for ext in ("md", "csv")]
-    tables += [s(paths.table(run, f"table{i}", "html")) for i in (1, 2)]
-    small += [s(paths.table(run, "intervals", "json")), *map(s, scores_files(config))]
-    figures = [s(run_dir / "figures" / f"{name}.png")
+    tables = [s(paths.table_files(run, name)[key]) for name in paths.TABLES
+              for key in ("md", "csv", "comparisons_md", "comparisons_csv")]
+    tables += [s(paths.table_files(run, name)["html"]) for name in paths.TABLES]
+    small += [s(paths.intervals_json(run)), *map(s, scores_files(config))]
+    figures = [s(paths.figure(run, name))
                for name in ("attention", "training_curves", "intervals")]
     stages["evaluate"] = {
         "cmd": _cmd([*figures, *bundles, *map(s, scores_files(config))], configfile),
@@ -132,7 +118,7 @@ def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
                  "maac/evaluation", "maac/inference", "maac/stats",
                  "workflow/rules/evaluate.smk"],
         "params": [{configfile: ["decoding", "statistics"]}],
-        "outs": [*outs, *bundles, *tables, s(run_dir / "figures"),
+        "outs": [*outs, *bundles, *tables, s(paths.figures_dir(run)),
                  *({path: {"cache": False}} for path in small)]}
     return {f"{prefix}_{name}": stage for name, stage in stages.items()}
 
@@ -141,8 +127,8 @@ def _plots(prefix: str, configfile: str) -> list[dict[str, Any]]:
     """Per-epoch curves of the training stages: the loss, and each stage's validation metric."""
     config = load_config(paths.REPO / configfile)  # names stay relative to the root
     run = config["run"]
-    encoder = [s for s in (encoder_dir(run, p) / "metrics.json" for p in ("frozen", "finetune"))]
-    captioner = [captioner_dir(run, v, seed, stage) / "metrics.json"
+    encoder = [stage_metrics_json(encoder_dir(run, p)) for p in ("frozen", "finetune")]
+    captioner = [stage_metrics_json(captioner_dir(run, v, seed, stage))
                  for v, seed, stage in captioner_stages(config)]
     files = [*encoder, *captioner]
     return [

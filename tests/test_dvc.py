@@ -96,8 +96,9 @@ def test_dvc_metrics_show_is_one_row_per_model_and_bound(
     written (by `maac tables`' own writer) the table has a row per model and statistic and a
     column per metric, still with no warning for the Clotho stages never run; `dvc metrics
     diff` against the commit before them reads them as new."""
-    from maac.cli.report_commands import write_dvc_scores
     from maac.config import load_config
+    from maac.dvc_stages import scores_files
+    from maac.evaluation.assemble import write_dvc_scores
 
     env = _git_env(cli_env)
     clone = tmp_path / "clone"
@@ -114,7 +115,7 @@ def test_dvc_metrics_show_is_one_row_per_model_and_bound(
         "maac_both_shared_semantic_module_cider_d_optimised_rl": {"cider_d": cell}}},
         "table2": {"cells": {"base_acoustic_attention_only_cross_entropy": {"cider_d": cell}}}}
     monkeypatch.chdir(clone)  # the writer's paths are relative to the repository root
-    write_dvc_scores(config, summary)
+    write_dvc_scores(config, summary, scores_files(config))
     shown = subprocess.run(["dvc", "metrics", "show"], cwd=clone, env=env, capture_output=True,
                            text=True)
     assert shown.returncode == 0 and shown.stderr == "", shown.stderr

@@ -54,9 +54,13 @@ def _clips(captions: dict[str, tuple[str, ...]], split: str = "development") -> 
 
 
 def _text_build(manifest: Path, out_dir: Path, *options: str) -> list[str]:
+    split = "development"  # the manifests these tests write
     return ["text", "build", "--train", str(manifest), "--manifests", str(manifest),
-            "--out-dir", str(out_dir), "--count", "10", "--min-length", "3", "--stopwords", "be",
-            *options]
+            "--vocab", str(out_dir / "vocab.json"), "--keywords", str(out_dir / "keywords.csv"),
+            "--captions", str(out_dir / f"captions_{split}.jsonl"),
+            "--labels", str(out_dir / f"labels_{split}.npz"),
+            "--summary", str(out_dir / "summary.json"),
+            "--count", "10", "--min-length", "3", "--stopwords", "be", *options]
 
 
 # --- caption CSVs -> `maac manifest` --------------------------------------------------------

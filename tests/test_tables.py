@@ -77,9 +77,28 @@ def _setup(tmp_path: Path, monkeypatch, source: str) -> dict:
     return config
 
 
+def _tables(config_file: str = "demo.yaml") -> list[str]:
+    """`maac tables` with every file it reads and writes, as the Snakefile's rule passes them."""
+    from maac.dvc_stages import scores_files
+    from maac.variants import evaluated_stages
+
+    config = load_yaml(Path(config_file))
+    run, test = config["run"], config["dataset"]["splits"]["test"]
+    stages = evaluated_stages(config)
+    argv = ["tables", "--config", config_file, "--no-tracking",
+            "--models", *(f"{v}:{s}:{st}" for v, s, st in stages),
+            "--metrics", *(str(paths.metrics_json(run, v, s, st, test)) for v, s, st in stages),
+            "--scores", *(str(paths.scores_csv(run, v, s, st, test)) for v, s, st in stages)]
+    for name in paths.TABLES:
+        for key, path in paths.table_files(run, name).items():
+            argv += [f"--{name}-{key.replace('_', '-')}", str(path)]
+    return [*argv, "--intervals", str(paths.intervals_json(run)),
+            "--dvc-scores", *map(str, scores_files(config))]
+
+
 def test_tables_on_a_synthetic_dataset(tmp_path: Path, monkeypatch, capsys) -> None:
     _setup(tmp_path, monkeypatch, "synth")
-    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) == 0
+    assert main(_tables()) == 0
     printed = capsys.readouterr().out
     t1 = Path("results/demo/table1.md").read_text()
     row = next(line for line in t1.splitlines() if "cross-entropy" in line)
@@ -121,14 +140,14 @@ def test_tables_on_a_synthetic_dataset(tmp_path: Path, monkeypatch, capsys) -> N
     assert not [p for p in os.listdir("results/demo") if p.endswith(".tmp")]
     # the same inputs give byte-identical tables (seeded resamples)
     first = {p: Path(p).read_bytes() for p in Path("results/demo").glob("*.*")}
-    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) == 0
+    assert main(_tables()) == 0
     assert first == {p: Path(p).read_bytes() for p in Path("results/demo").glob("*.*")}
 
 
 def test_tables_on_clotho_mark_the_paper_against_our_interval(tmp_path: Path,
                                                                monkeypatch) -> None:
     _setup(tmp_path, monkeypatch, "zenodo")
-    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) == 0
+    assert main(_tables()) == 0
     t1 = Path("results/demo/table1.md").read_text()
     assert "CIDEr-D (paper)" in t1 and "not comparable" not in t1
     assert "57.7 (above our CI)" in t1  # paper B1 57.7 vs our constant 50.0
@@ -151,7 +170,7 @@ def test_dcase2024_columns_get_intervals_and_comparisons_when_computed(
         _write("demo", "maac", seed, "ce", rng.random(30), fense)
         _write("demo", "maac", seed, "rl", rng.random(30), fense + 0.2)
         _write("demo", "base", seed, "ce", rng.random(30), fense, fingerprint="other")
-    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) == 0
+    assert main(_tables()) == 0
     t1 = Path("results/demo/table1.md").read_text()
     row = next(line for line in t1.splitlines() if "(RL)" in line)
     cells = [c.strip() for c in row.split("|")[2:14]]
@@ -169,14 +188,14 @@ def test_tables_refuse_evaluations_on_other_clips(tmp_path: Path, monkeypatch, c
     _setup(tmp_path, monkeypatch, "synth")
     scores = paths.scores_csv("demo", "base", 1, "ce", "evaluation")
     scores.write_text(scores.read_text().replace("clip 00.wav", "other.wav"))
-    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) != 0
+    assert main(_tables()) != 0
     assert "other clips" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("key", ["cider_d"])
 def test_forest_plot(tmp_path: Path, monkeypatch, key: str) -> None:
     _setup(tmp_path, monkeypatch, "zenodo")
-    assert main(["tables", "--config", "demo.yaml", "--no-tracking"]) == 0
+    assert main(_tables()) == 0
     out = tmp_path / "forest.png"
     assert main(["figure", "intervals", "results/demo/intervals.json", "--metric", key,
                  "--out", str(out)]) == 0
@@ -185,10 +204,24 @@ def test_forest_plot(tmp_path: Path, monkeypatch, key: str) -> None:
 
 def test_the_papers_numbers_are_shown_only_beside_clotho_v21() -> None:
     """Zenodo's download, or a local copy whose CSVs passed Clotho v2.1's md5 check."""
-    from maac.cli.report_commands import is_clotho_v21
+    from maac.evaluation.assemble import is_clotho_v21
 
     assert is_clotho_v21({"source": "zenodo"})
     assert is_clotho_v21({"source": "local", "local": {"path": "/d", "md5": "zenodo"}})
     assert is_clotho_v21({"source": "local", "local": {"path": "/d"}})  # the default check
     assert not is_clotho_v21({"source": "local", "local": {"path": "/d", "md5": "skip"}})
     assert not is_clotho_v21({"source": "synth"})
+
+
+def test_tables_refuse_files_that_do_not_match_the_models(tmp_path: Path, monkeypatch,
+                                                          capsys) -> None:
+    """One metrics and one scores file per --models label; a label names VARIANT:SEED:STAGE."""
+    _setup(tmp_path, monkeypatch, "synth")
+    argv = _tables()
+    dropped = argv[:argv.index("--metrics") + 1] + argv[argv.index("--metrics") + 2:]
+    assert main(dropped) != 0
+    assert "--metrics: 5 files for 6 --models" in capsys.readouterr().err
+    bad = [("maac-1-ce" if a == "maac:1:ce" else a) for a in argv]
+    assert main(bad) != 0
+    assert "'maac-1-ce' is not VARIANT:SEED:STAGE" in capsys.readouterr().err
+    assert not paths.intervals_json("demo").exists()  # nothing written

@@ -19,7 +19,7 @@ from maac.cli import text_commands
 from maac.data.manifest import Clip, build_manifest, read_captions, write_manifest
 from maac.data.synth import SHARED_NAME, SPLITS, synthesize
 from maac.errors import MaacError
-from maac.text.build import build_text, read_labels
+from maac.text.build import TextFiles, build_text, read_labels
 from maac.text.keywords import (
     VERB,
     KeywordError,
@@ -378,13 +378,26 @@ def synth_manifests(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     return manifests
 
 
+def _text_files(out: Path, splits: list[str]) -> TextFiles:
+    """The files of `maac text build` in one folder, named as the workflow names them."""
+    return TextFiles(out / "vocab.json", out / "keywords.csv", out / "summary.json",
+                     [out / f"captions_{s}.jsonl" for s in splits],
+                     [out / f"labels_{s}.npz" for s in splits])
+
+
+def _text_flags(files: TextFiles) -> list[Path | str]:
+    return ["--vocab", files.vocab, "--keywords", files.keywords, "--summary", files.summary,
+            "--captions", *files.captions, "--labels", *files.labels]
+
+
 def test_text_build_writes_every_output(
     synth_manifests: dict[str, Path], tmp_path: Path, nltk_ready: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "text" / "tiny"
     run_cli("text", "build", "--train", synth_manifests["development"], "--manifests",
-            *synth_manifests.values(), "--out-dir", out, "--count", "40", "--min-length", "3",
+            *synth_manifests.values(), *_text_flags(_text_files(out, list(synth_manifests))),
+            "--count", "40", "--min-length", "3",
             "--stopwords", ",".join(STOPWORDS))
     assert "keywords" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)  # no temporary files left
@@ -434,7 +447,8 @@ def test_text_build_uses_the_training_split_only(tmp_path: Path, nltk_ready: Non
         ("A zebra runs", "A dog barks", "Zebra", "Zebras run", "A running zebra"),
     ])
     out = tmp_path / "out"
-    summary = build_text(train, [train, val], out, count=300, min_length=3, stopwords=[])
+    summary = build_text(train, [train, val], _text_files(out, ["development", "validation"]),
+                         count=300, min_length=3, stopwords=[])
     vocab = Vocabulary.load(out / "vocab.json")
     table = KeywordTable.load(out / "keywords.csv")
     assert "zebra" not in vocab and "zebra" not in table.words
@@ -450,10 +464,12 @@ def test_text_build_uses_the_training_split_only(tmp_path: Path, nltk_ready: Non
     # a keyword that the vocabulary (min_count 2) lacks fails before anything is written
     fresh = tmp_path / "fresh"
     with pytest.raises(KeywordError, match="not in the vocabulary"):
-        build_text(train, [val], fresh, count=300, min_length=3, stopwords=[], min_count=2)
+        build_text(train, [val], _text_files(fresh, ["validation"]), count=300, min_length=3,
+                   stopwords=[], min_count=2)
     assert not fresh.exists()
     with pytest.raises(MaacError, match="no clips in .*empty.csv"):
-        build_text(_manifest(tmp_path / "empty.csv", "development", []), [], fresh, 5, 3, [])
+        build_text(_manifest(tmp_path / "empty.csv", "development", []), [],
+                   _text_files(fresh, []), 5, 3, [])
 
 
 def test_cli_vocab_and_keywords(tmp_path: Path, nltk_ready: None,
@@ -580,3 +596,16 @@ def test_docs_keyword_table_is_current(clotho_text: ClothoText) -> None:
     assert [(int(r), w, k, int(n)) for r, w, k, n in rows] == [
         (rank, k.word, k.kind, k.count) for rank, k in enumerate(clotho_text.table.keywords, 1)
     ], "docs/keywords.md is stale: regenerate it with `maac text keywords CSV --markdown`"
+
+
+def test_text_build_wants_one_captions_and_labels_file_per_manifest(tmp_path: Path,
+                                                                   nltk_ready: None) -> None:
+    train = _manifest(tmp_path / "train.csv", "development", [
+        ("A dog is barking.", "A dog is barking", "Dogs bark", "A dog barks loudly", "Barking dog"),
+    ])
+    out = tmp_path / "out"
+    files = _text_files(out, ["development"])
+    short = TextFiles(files.vocab, files.keywords, files.summary, files.captions, [])
+    with pytest.raises(MaacError, match="--labels: 0 files for 1 --manifests"):
+        build_text(train, [train], short, count=10, min_length=3, stopwords=[])
+    assert not out.exists()

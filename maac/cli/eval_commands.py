@@ -16,6 +16,20 @@ def _device(name: str) -> str:
     return name
 
 
+def _decoding_defaults(args: argparse.Namespace) -> None:
+    """Fill --beam, --max-length, --length-penalty left out from the config's decoding section
+    (the paper's values live in config/config.yaml only)."""
+    given = {"beam_size": "beam", "max_length": "max_length", "length_penalty": "length_penalty"}
+    if all(getattr(args, flag) is not None for flag in given.values()):
+        return
+    from maac.config import load_config
+
+    decoding = load_config(args.config)["decoding"]
+    for key, flag in given.items():
+        if getattr(args, flag) is None:
+            setattr(args, flag, decoding[key])
+
+
 def _decode(args: argparse.Namespace) -> None:
     from maac.audio.feature_store import FeatureStore
     from maac.errors import MaacError
@@ -24,6 +38,7 @@ def _decode(args: argparse.Namespace) -> None:
     from maac.text.vocabulary import Vocabulary
 
     writable(args.out, "--out")  # before the (slow) decoding
+    _decoding_defaults(args)
     vocab = Vocabulary.load(args.vocab)
     model, meta = load_captioner(args.checkpoint, vocab_size=len(vocab), encoder=args.encoder)
     store = FeatureStore(args.features)
@@ -137,11 +152,16 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--vocab", required=True, type=Path, help="vocab.json it was trained with")
     p.add_argument("--out", required=True, type=Path, help="captions CSV to write")
     p.add_argument("--method", choices=("beam", "greedy"), default="beam")
-    p.add_argument("--beam", type=int, default=4, help="beam size (default 4)")
-    p.add_argument("--max-length", type=int, default=30,
-                   help="most tokens per caption, <eos> included (default 30)")
-    p.add_argument("--length-penalty", type=float, default=1.15,
-                   help="beam score = sum log-prob / length**this (default 1.15)")
+    p.add_argument("--beam", type=int, help="beam size (default: the config's "
+                                            "decoding.beam_size)")
+    p.add_argument("--max-length", type=int,
+                   help="most tokens per caption, <eos> included (default: the config's "
+                        "decoding.max_length)")
+    p.add_argument("--length-penalty", type=float,
+                   help="beam score = sum log-prob / length**this (default: the config's "
+                        "decoding.length_penalty)")
+    p.add_argument("--config", type=Path, default=default_config,
+                   help="where the decoding defaults come from")
     p.add_argument("--batch-size", type=int, default=32, help="clips per batch (default 32)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, ...")
     p.set_defaults(handler=_decode)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from maac import paths
@@ -64,7 +65,7 @@ def summarize(config: dict[str, Any]) -> str:
         dataset_table(config),
         audit_line(name),
     ]
-    bundles = sorted(paths.run_dir(run).glob("*/seed*/model.bundle"))
+    bundles = sorted(Path().glob(str(paths.bundle(run, "*", "*"))))
     if bundles:
         lines += ["", "Model bundles (maac caption AUDIO --model BUNDLE):",
                   *[f"  {b}" for b in bundles]]

@@ -69,15 +69,16 @@ def _keywords(args: argparse.Namespace) -> None:
 
 
 def _build(args: argparse.Namespace) -> None:
-    from maac.text.build import build_text
+    from maac.text.build import TextFiles, build_text
 
+    files = TextFiles(args.vocab, args.keywords, args.summary, args.captions, args.labels)
     summary = build_text(
-        args.train, args.manifests, args.out_dir, args.count, args.min_length, args.stopwords,
+        args.train, args.manifests, files, args.count, args.min_length, args.stopwords,
         args.min_count,
     )
     means = ", ".join(f"{s} {v['mean_positives']:.2f}" for s, v in summary["splits"].items())
     print(f"vocabulary {summary['vocab_size']} tokens, {summary['keyword_count']} keywords "
-          f"(mean positives per clip: {means}) -> {args.out_dir}")
+          f"(mean positives per clip: {means}) -> {args.summary.parent}")
 
 
 def _add_keyword_options(p: argparse.ArgumentParser, required: bool) -> None:
@@ -111,8 +112,14 @@ def register(sub: Any, default_config: Path) -> None:
     p = what.add_parser("build", help="write vocab, keywords, encoded captions and labels")
     p.add_argument("--train", required=True, type=Path, help="manifest of the training split")
     p.add_argument("--manifests", required=True, type=Path, nargs="+",
-                   help="manifests of every split to encode (the training one may be repeated)")
-    p.add_argument("--out-dir", required=True, type=Path, help="data/text/{dataset}")
+                   help="manifests of every split to encode (the training one among them)")
+    p.add_argument("--vocab", required=True, type=Path, help="the vocabulary written (JSON)")
+    p.add_argument("--keywords", required=True, type=Path, help="the keyword table written (CSV)")
+    p.add_argument("--captions", required=True, type=Path, nargs="+",
+                   help="the encoded captions written (JSON lines), one per manifest")
+    p.add_argument("--labels", required=True, type=Path, nargs="+",
+                   help="the keyword labels written (.npz), one per manifest")
+    p.add_argument("--summary", required=True, type=Path, help="the summary written (JSON)")
     _add_keyword_options(p, required=True)
     p.add_argument("--min-count", type=_positive, default=1, help="vocabulary: drop rarer words")
     p.set_defaults(handler=_build)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from maac import paths
 from maac.atomic import command_output_dir, write_error
 from maac.data.captions import Segment, describe
 from maac.data.manifest import SPLITS
@@ -163,7 +164,7 @@ def _synthesize(
 
     with command_output_dir(out_dir, COMMAND) as tmp:
         for split in SPLITS:
-            folder = tmp / split
+            folder = paths.local_audio_dir(tmp, "clotho", split)
             folder.mkdir()
             caption_rows, meta_rows = [], []
             for index in tqdm(range(clips.get(split, 0)), desc=split, disable=not progress):
@@ -175,5 +176,8 @@ def _synthesize(
                     clip.csv_name, ";".join(clip.events), str(sound_id), "",
                     f"[0, {len(clip.audio)}]", "maac synth", "CC0 (synthetic)",
                 ])
-            _write_csv(tmp / f"clotho_captions_{split}.csv", CAPTION_HEADER, caption_rows)
-            _write_csv(tmp / f"clotho_metadata_{split}.csv", METADATA_HEADER, meta_rows)
+            # Clotho's own layout: the CSVs beside the split folders
+            _write_csv(paths.local_captions_csv(tmp, "clotho", split), CAPTION_HEADER,
+                       caption_rows)
+            _write_csv(paths.local_metadata_csv(tmp, "clotho", split), METADATA_HEADER,
+                       meta_rows)

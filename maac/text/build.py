@@ -1,10 +1,10 @@
 """`maac text build`: every text artifact of a dataset from its split manifests.
 
-Writes into ``OUT_DIR`` (``data/text/{dataset}/``), each file atomically:
-``vocab.json`` and ``keywords.csv`` (training split only), ``captions_{split}.jsonl`` (one object
-per clip: ``{"split", "file_name", "tokens": [[ids] x 5]}`` with ``<bos>``/``<eos>``),
-``labels_{split}.npz`` (``file_names`` str, ``labels`` uint8 clips x keywords, manifest order)
-and, last, ``summary.json``.
+Writes the files it is given (:class:`TextFiles`; the workflow's are in :mod:`maac.paths`),
+each atomically: the vocabulary and keyword table (training split only), per manifest its
+encoded captions (JSON lines, one object per clip: ``{"split", "file_name", "tokens": [[ids] x
+5]}`` with ``<bos>``/``<eos>``) and keyword labels (``.npz``: ``file_names`` str, ``labels``
+uint8 clips x keywords, manifest order) and, last, the summary.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from maac import paths
 from maac.atomic import atomic_file
 from maac.data.manifest import Clip, read_manifest
 from maac.errors import MaacError
@@ -24,11 +26,25 @@ from maac.text.vocabulary import UNK_ID, Vocabulary
 
 
 def captions_jsonl(out_dir: Path | str, split: str) -> Path:
-    return Path(out_dir) / f"captions_{split}.jsonl"
+    """Deprecated (the training rules still call it): ``paths.captions_jsonl`` of the folder."""
+    return Path(out_dir) / paths.captions_jsonl("", split).name
 
 
 def labels_npz(out_dir: Path | str, split: str) -> Path:
-    return Path(out_dir) / f"labels_{split}.npz"
+    """Deprecated (the training rules still call it): ``paths.labels_npz`` of the folder."""
+    return Path(out_dir) / paths.labels_npz("", split).name
+
+
+@dataclass(frozen=True)
+class TextFiles:
+    """Every file ``build_text`` writes; ``captions`` and ``labels``: one per manifest, in the
+    manifests' order."""
+
+    vocab: Path
+    keywords: Path
+    summary: Path
+    captions: Sequence[Path]
+    labels: Sequence[Path]
 
 
 def _split_clips(path: Path | str) -> tuple[str, list[Clip]]:
@@ -75,23 +91,30 @@ def _unknown_rate(clips: Iterable[Clip], vocab: Vocabulary) -> float:
 def build_text(
     train_manifest: Path | str,
     manifests: Sequence[Path | str],
-    out_dir: Path | str,
+    files: TextFiles,
     count: int,
     min_length: int,
     stopwords: Iterable[str],
     min_count: int = 1,
 ) -> dict:
-    """Build and write every text artifact; return the summary (also in ``summary.json``)."""
-    out_dir = Path(out_dir)
+    """Build and write every text artifact; return the summary (also written).
+
+    The vocabulary and keywords come from ``train_manifest``; each of ``manifests`` (the
+    training one among them to encode it too) is encoded into its file of ``files``."""
+    for flag, given in (("--captions", files.captions), ("--labels", files.labels)):
+        if len(given) != len(manifests):
+            raise MaacError(f"{flag}: {len(given)} files for {len(manifests)} --manifests; pass "
+                            "one per manifest, in the same order")
     train_split, train_clips = _split_clips(train_manifest)
-    by_split: dict[str, list[Clip]] = {train_split: train_clips}
-    for path in manifests:
-        if Path(path).resolve() == Path(train_manifest).resolve():
-            continue
-        split, clips = _split_clips(path)
+    # split -> (clips, captions file, labels file); the training split first when encoded
+    by_split: dict[str, tuple[list[Clip], Path, Path]] = {}
+    is_train = [Path(p).resolve() == Path(train_manifest).resolve() for p in manifests]
+    for i in sorted(range(len(manifests)), key=lambda i: not is_train[i]):
+        path = manifests[i]
+        split, clips = (train_split, train_clips) if is_train[i] else _split_clips(path)
         if split in by_split:
             raise MaacError(f"{path}: split {split!r} is given by two manifests; pass each once")
-        by_split[split] = clips
+        by_split[split] = (clips, Path(files.captions[i]), Path(files.labels[i]))
 
     train_captions = [c for clip in train_clips for c in clip.captions]
     vocab = Vocabulary.build(train_captions, min_count, str(train_manifest))
@@ -99,13 +122,13 @@ def build_text(
     table = extract_keywords(train_captions, count, extractor, str(train_manifest))
     table.check_vocabulary(vocab)  # before anything is written
 
-    vocab.save(out_dir / "vocab.json")
-    table.save(out_dir / "keywords.csv")
+    vocab.save(Path(files.vocab))
+    table.save(Path(files.keywords))
     splits: dict[str, dict] = {}
-    for split, clips in by_split.items():
+    for split, (clips, captions_file, labels_file) in by_split.items():
         labels = table.labels((clip.captions for clip in clips), extractor)
-        write_captions(captions_jsonl(out_dir, split), clips, vocab)
-        write_labels(labels_npz(out_dir, split), clips, labels)
+        write_captions(captions_file, clips, vocab)
+        write_labels(labels_file, clips, labels)
         positives = labels.sum(axis=1)
         splits[split] = {
             "clips": len(clips),
@@ -122,7 +145,7 @@ def build_text(
         },
         "splits": splits,
     }
-    with atomic_file(out_dir / "summary.json") as tmp:
+    with atomic_file(Path(files.summary)) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 

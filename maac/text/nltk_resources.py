@@ -16,7 +16,7 @@ import nltk
 from maac import paths
 from maac.errors import MaacError
 
-NLTK_DIR = paths.DATA / "nltk_data"
+NLTK_DIR = paths.NLTK_DIR
 """Project folder for downloaded NLTK data (relative to the repository root)."""
 
 RESOURCES: dict[str, str] = {

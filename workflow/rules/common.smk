@@ -2,6 +2,8 @@
 files are (downloaded, synthesised or local), rule all's targets."""
 
 from maac import paths
+from maac import variants
+from maac.variants import captioner_stages, evaluated_stages, main_variant
 
 DATASET = config["dataset"]["name"]
 SOURCE = config["dataset"]["source"]  # zenodo, synth or local
@@ -54,7 +56,7 @@ def all_targets():
     targets += training_targets()
     targets += evaluation_targets()
     if config["dataset"]["source"] == "zenodo":  # metadata CSVs too: the full record
-        targets += [str(paths.raw_dir(DATASET) / n) for n in config["dataset"]["zenodo"]["files"]]
+        targets += [str(paths.raw_file(DATASET, n)) for n in config["dataset"]["zenodo"]["files"]]
     if uses_pretrained():
         targets.append(str(paths.pretrained_checkpoint(config["pretrained"]["file"])))
     return targets
@@ -80,12 +82,12 @@ def audit_outputs():
     return [str(paths.audit_json(DATASET)), str(paths.audit_csv(DATASET))]
 
 
-def audit_inputs(wildcards=None):
-    """Every split's manifest and the metadata CSVs (the synthetic folder holds its own)."""
-    files = [str(paths.manifest_csv(DATASET, split)) for split in SPLITS]
+def audit_metadata_inputs(wildcards=None):
+    """The metadata CSVs the audit reads (the synthetic folder holds its own: a directory
+    output, whose files Snakemake cannot name one by one)."""
     if SOURCE == "synth":
-        return [*files, str(paths.raw_dir(DATASET))]
-    return [*files, *split_metadata().values()]
+        return [str(paths.raw_dir(DATASET))]
+    return list(split_metadata().values())
 
 
 def cli_flags(section):
@@ -95,19 +97,20 @@ def cli_flags(section):
 
 def text_outputs():
     """Every artifact of rule text (data/text/{dataset}/)."""
-    out = paths.text_dir(DATASET)
-    files = ["vocab.json", "keywords.csv", "summary.json"]
-    files += [f"captions_{s}.jsonl" for s in SPLITS] + [f"labels_{s}.npz" for s in SPLITS]
-    return [str(out / f) for f in files]
+    files = [paths.vocab_json(DATASET), paths.keywords_csv(DATASET),
+             paths.text_summary_json(DATASET)]
+    files += [paths.captions_jsonl(DATASET, s) for s in SPLITS]
+    files += [paths.labels_npz(DATASET, s) for s in SPLITS]
+    return [str(f) for f in files]
 
 
-MAIN_VARIANT = "maac" if "maac" in config["variants"] else config["variants"][-1]
+MAIN_VARIANT = main_variant(config)
 TEST_SPLIT = config["dataset"]["splits"]["test"]
 
 
 def final_stage(variant):
     """The paper optimises CIDEr-D (RL) for its full model only; the ablation stops at CE."""
-    return "rl" if variant == MAIN_VARIANT else "ce"
+    return variants.final_stage(config, variant)
 
 
 def sections_json(*keys):
@@ -125,39 +128,67 @@ def reference_inputs(wildcards):
     return [split_captions(wildcards.split)]
 
 
-def metrics_targets(wildcards=None):
-    """Test-split metrics and per-clip scores of every (variant, seed, stage) the tables
-    report."""
-    run, out = config["run"], []
-    for variant in config["variants"]:
-        for seed in config["seeds"]:
-            for stage in (("ce", "rl") if final_stage(variant) == "rl" else ("ce",)):
-                out.append(str(paths.metrics_json(run, variant, seed, stage, TEST_SPLIT)))
-                out.append(str(paths.scores_csv(run, variant, seed, stage, TEST_SPLIT)))
-    return out
+def evaluation_inputs():
+    """The tables' inputs, one per (variant, seed, stage) of ``evaluated_stages``, in its order:
+    test-split metrics, per-clip scores, the training stage's metrics.json (its run id)."""
+    run, stages = config["run"], evaluated_stages(config)
+    return {
+        "metrics": [str(paths.metrics_json(run, v, s, st, TEST_SPLIT)) for v, s, st in stages],
+        "scores": [str(paths.scores_csv(run, v, s, st, TEST_SPLIT)) for v, s, st in stages],
+        "summaries": [str(paths.stage_metrics_json(paths.captioner_dir(run, v, s, st)))
+                      for v, s, st in stages],
+    }
+
+
+def evaluation_models():
+    """The labels of the tables' inputs: VARIANT:SEED:STAGE each."""
+    return [f"{v}:{s}:{st}" for v, s, st in evaluated_stages(config)]
+
+
+# The report's menu sorts categories by name: the numbers keep tables first, then figures.
+TABLES, FIGURES, DATA = "1. Tables", "2. Figures", "3. Tables as CSV"
+
+
+def table_output(name, key):
+    """One output file of rule tables (a key of paths.table_files), in the report where a
+    person reads it."""
+    path = str(paths.table_files(config["run"], name)[key])
+    number = name[-1]
+    caption = "../report/comparisons.rst" if "comparisons" in key else f"../report/{name}.rst"
+    if key == "html":
+        return report(path, caption=caption, category=TABLES, labels={"table": f"Table {number}"})
+    if key == "csv":
+        return report(path, caption=caption, category=DATA, labels={"file": f"Table {number}"})
+    if key == "comparisons_csv":
+        return report(path, caption=caption, category=DATA,
+                      labels={"file": f"Table {number}, comparisons"})
+    return path
+
+
+def table_flags(wildcards, output):
+    """`maac tables`' flag of each table file: --table1-md FILE and so on."""
+    import shlex
+
+    return " ".join(f"--{name}-{key.replace('_', '-')} {shlex.quote(output[f'{name}_{key}'])}"
+                    for name in paths.TABLES for key, _, _ in paths.TABLE_FILES)
 
 
 def evaluation_targets():
-    run = paths.run_dir(config["run"])
-    bundles = [str(paths.model_dir(config["run"], v, s) / "model.bundle")
-               for v in config["variants"] for s in config["seeds"]]
-    tables = [str(run / f"table{i}{kind}.{ext}") for i in (1, 2)
-              for kind in ("", "_comparisons") for ext in ("md", "csv")]
-    tables.append(str(run / "intervals.json"))
-    figures = [str(run / "figures" / f"{name}.png")
+    run = config["run"]
+    bundles = [str(paths.bundle(run, v, s)) for v in config["variants"] for s in config["seeds"]]
+    tables = [str(paths.table_files(run, name)[key]) for name in paths.TABLES
+              for key in ("md", "csv", "comparisons_md", "comparisons_csv")]
+    tables.append(str(paths.intervals_json(run)))
+    figures = [str(paths.figure(run, name))
                for name in ("attention", "training_curves", "intervals")]
     return [*tables, *bundles, *figures]
 
 
 def training_targets():
     """The training stages: both encoder phases, CE of every variant and seed, RL of maac."""
-
     run = config["run"]
-    targets = [str(paths.encoder_dir(run, phase) / "metrics.json")
+    targets = [str(paths.stage_metrics_json(paths.encoder_dir(run, phase)))
                for phase in ("frozen", "finetune")]
-    for seed in config["seeds"]:
-        for variant in config["variants"]:
-            targets.append(str(paths.captioner_dir(run, variant, seed, "ce") / "metrics.json"))
-            if final_stage(variant) == "rl":
-                targets.append(str(paths.captioner_dir(run, variant, seed, "rl") / "metrics.json"))
+    targets += [str(paths.stage_metrics_json(paths.captioner_dir(run, variant, seed, stage)))
+                for variant, seed, stage in captioner_stages(config)]
     return targets

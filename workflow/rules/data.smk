@@ -39,7 +39,7 @@ elif SOURCE == "zenodo":
 
     rule download_clotho:
         output:
-            f"{RAW}/{{name}}",
+            str(paths.raw_file(DATASET, "{name}")),
         wildcard_constraints:
             name="|".join(re.escape(n) for n in ZENODO["files"]),
         params:
@@ -54,9 +54,9 @@ elif SOURCE == "zenodo":
 
     rule extract_clotho_audio:
         input:
-            f"{RAW}/clotho_audio_{{split}}.7z",
+            str(paths.audio_archive(DATASET, "{split}")),
         output:
-            directory(f"{RAW}/{{split}}"),
+            directory(str(paths.audio_dir(DATASET, "{split}"))),
         wildcard_constraints:
             split="development|validation|evaluation",
         conda:
@@ -128,13 +128,13 @@ rule manifest:
 
 rule audit:
     input:
-        audit_inputs,
+        manifests=[str(paths.manifest_csv(DATASET, split)) for split in SPLITS],
+        metadata=audit_metadata_inputs,
     output:
         json=str(paths.audit_json(DATASET)),
         table=report(str(paths.audit_csv(DATASET)), caption="../report/audit.rst",
                      category="Data"),
     params:
-        manifests=[str(paths.manifest_csv(DATASET, split)) for split in SPLITS],
         metadata=" ".join(f"--metadata {shlex.quote(f'{split}={path}')}"
                           for split, path in split_metadata().items()),
     threads: 2
@@ -143,5 +143,5 @@ rule audit:
     log:
         f"{LOGS}/data/audit.log",
     shell:
-        "maac audit --manifests {params.manifests:q} {params.metadata} --out {output.json:q}"
+        "maac audit --manifests {input.manifests:q} {params.metadata} --out {output.json:q}"
         " --table {output.table:q} --threads {threads} 2>&1 | tee {log:q}"

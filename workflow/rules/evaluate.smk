@@ -2,19 +2,19 @@
 
 from maac.dvc_stages import scores_files
 
-RUN = str(paths.run_dir(config["run"]))
-MODEL = f"{RUN}/{{variant}}/seed{{seed}}"
-TEXT_DIR = str(paths.text_dir(DATASET))
+RUN_NAME = config["run"]
+# one (variant, seed, stage, split) of the wildcards
+WILD = ("{variant}", "{seed}", "{stage}", "{split}")
 
 
 rule decode:
     input:
-        checkpoint=f"{MODEL}/{{stage}}/best.pt",
+        checkpoint=str(paths.best_pt(paths.captioner_dir(RUN_NAME, *WILD[:3]))),
         encoder=rules.encoder_finetune.output.best,  # captioner checkpoints: the decoder only
         features=str(paths.features_h5(DATASET, "{split}")),
-        vocab=f"{TEXT_DIR}/vocab.json",
+        vocab=rules.text.output.vocab,
     output:
-        f"{MODEL}/captions_{{stage}}_{{split}}.csv",
+        str(paths.decoded_csv(RUN_NAME, *WILD)),
     params:
         beam=config["decoding"]["beam_size"],
         max_length=config["decoding"]["max_length"],
@@ -34,11 +34,11 @@ rule decode:
 
 rule evaluate:
     input:
-        captions=f"{MODEL}/captions_{{stage}}_{{split}}.csv",
+        captions=rules.decode.output[0],
         references=reference_inputs,
     output:
-        metrics=f"{MODEL}/metrics_{{stage}}_{{split}}.json",
-        scores=f"{MODEL}/scores_{{stage}}_{{split}}.csv",
+        metrics=str(paths.metrics_json(RUN_NAME, *WILD)),
+        scores=str(paths.scores_csv(RUN_NAME, *WILD)),
     params:
         references=lambda wildcards: split_captions(wildcards.split),
         run=config["run"],
@@ -58,13 +58,13 @@ rule evaluate:
 
 rule bundle:
     input:
-        checkpoint=lambda wildcards: f"{RUN}/{wildcards.variant}/seed{wildcards.seed}/"
-        f"{final_stage(wildcards.variant)}/best.pt",
+        checkpoint=lambda wildcards: str(paths.best_pt(paths.captioner_dir(
+            RUN_NAME, wildcards.variant, wildcards.seed, final_stage(wildcards.variant)))),
         encoder=rules.encoder_finetune.output.best,
-        vocab=f"{TEXT_DIR}/vocab.json",
-        keywords=f"{TEXT_DIR}/keywords.csv",
+        vocab=rules.text.output.vocab,
+        keywords=rules.text.output.keywords,
     output:
-        f"{MODEL}/model.bundle",
+        str(paths.bundle(RUN_NAME, "{variant}", "{seed}")),
     params:
         settings=lambda wildcards: sections_json("audio", "decoding"),
     conda:
@@ -78,52 +78,38 @@ rule bundle:
         " 2>&1 | tee {log:q}"
 
 
-# The report's menu sorts categories by name: the numbers keep tables first, then figures.
-TABLES, FIGURES, DATA = "1. Tables", "2. Figures", "3. Tables as CSV"
-
-
 rule tables:
     input:
-        metrics_targets,
+        **evaluation_inputs(),
     output:
-        table1=f"{RUN}/table1.md",
-        table1_html=report(f"{RUN}/table1.html", caption="../report/table1.rst",
-                           category=TABLES, labels={"table": "Table 1"}),
-        table1_csv=report(f"{RUN}/table1.csv", caption="../report/table1.rst", category=DATA,
-                          labels={"file": "Table 1"}),
-        table1_comparisons=f"{RUN}/table1_comparisons.md",
-        table1_comparisons_csv=report(f"{RUN}/table1_comparisons.csv",
-                                      caption="../report/comparisons.rst", category=DATA,
-                                      labels={"file": "Table 1, comparisons"}),
-        table2=f"{RUN}/table2.md",
-        table2_html=report(f"{RUN}/table2.html", caption="../report/table2.rst",
-                           category=TABLES, labels={"table": "Table 2"}),
-        table2_csv=report(f"{RUN}/table2.csv", caption="../report/table2.rst", category=DATA,
-                          labels={"file": "Table 2"}),
-        table2_comparisons=f"{RUN}/table2_comparisons.md",
-        table2_comparisons_csv=report(f"{RUN}/table2_comparisons.csv",
-                                      caption="../report/comparisons.rst", category=DATA,
-                                      labels={"file": "Table 2, comparisons"}),
-        intervals=f"{RUN}/intervals.json",
+        **{f"{name}_{key}": table_output(name, key) for name in paths.TABLES
+           for key, _, _ in paths.TABLE_FILES},
+        intervals=str(paths.intervals_json(RUN_NAME)),
         # results/scores/{run}/: what `dvc metrics show` reads (named by maac/dvc_stages.py)
         dvc_scores=[str(path) for path in scores_files(config)],
     params:
         settings=lambda wildcards: sections_json("run", "seeds", "variants", "dataset",
                                                  "statistics"),
+        models=evaluation_models(),
+        tables=table_flags,
     conda:
         MAAC_ENV
     log:
         f"{LOGS}/tables.log",
     shell:
-        "maac tables --settings {params.settings:q} 2>&1 | tee {log:q}"
+        "maac tables --settings {params.settings:q} --models {params.models}"
+        " --metrics {input.metrics:q} --scores {input.scores:q}"
+        " --summaries {input.summaries:q} {params.tables}"
+        " --intervals {output.intervals:q} --dvc-scores {output.dvc_scores:q}"
+        " 2>&1 | tee {log:q}"
 
 
 rule forest_plot:
     input:
-        f"{RUN}/intervals.json",
+        rules.tables.output.intervals,
     output:
         report(
-            f"{RUN}/figures/intervals.png",
+            str(paths.figure(RUN_NAME, "intervals")),
             caption="../report/intervals.rst",
             category=FIGURES,
             labels={"figure": "CIDEr-D intervals of every model"},
@@ -138,11 +124,11 @@ rule forest_plot:
 
 rule attention_figure:
     input:
-        bundle=f"{RUN}/{MAIN_VARIANT}/seed{config['seeds'][0]}/model.bundle",
-        features=str(paths.features_h5(DATASET, config["dataset"]["splits"]["test"])),
+        bundle=str(paths.bundle(RUN_NAME, MAIN_VARIANT, config["seeds"][0])),
+        features=str(paths.features_h5(DATASET, TEST_SPLIT)),
     output:
         report(
-            f"{RUN}/figures/attention.png",
+            str(paths.figure(RUN_NAME, "attention")),
             caption="../report/attention.rst",
             category=FIGURES,
             labels={"figure": "Fig. 2: keyword and previous-word attention"},
@@ -163,7 +149,7 @@ rule training_curves:
         training_targets(),
     output:
         report(
-            f"{RUN}/figures/training_curves.png",
+            str(paths.figure(RUN_NAME, "training_curves")),
             caption="../report/curves.rst",
             category=FIGURES,
             labels={"figure": "training curves of every stage"},

@@ -1,8 +1,5 @@
 """Text layer: vocabulary, keyword table, encoded captions and keyword labels (training split)."""
 
-from pathlib import Path
-
-TEXT = str(paths.text_dir(DATASET))
 TEXT_KEYWORDS = config["text"]["keywords"]
 
 
@@ -11,13 +8,13 @@ rule text:
         train=str(paths.manifest_csv(DATASET, config["dataset"]["splits"]["train"])),
         manifests=[str(paths.manifest_csv(DATASET, split)) for split in SPLITS],
     output:
-        vocab=f"{TEXT}/vocab.json",
-        keywords=f"{TEXT}/keywords.csv",
-        captions=[f"{TEXT}/captions_{split}.jsonl" for split in SPLITS],
-        labels=[f"{TEXT}/labels_{split}.npz" for split in SPLITS],
-        summary=f"{TEXT}/summary.json",
+        vocab=str(paths.vocab_json(DATASET)),
+        keywords=str(paths.keywords_csv(DATASET)),
+        # one of each per manifest, in the manifests' order
+        captions=[str(paths.captions_jsonl(DATASET, split)) for split in SPLITS],
+        labels=[str(paths.labels_npz(DATASET, split)) for split in SPLITS],
+        summary=str(paths.text_summary_json(DATASET)),
     params:
-        out_dir=lambda wildcards, output: str(Path(output.vocab).parent),
         keyword_count=TEXT_KEYWORDS["count"],
         min_length=TEXT_KEYWORDS["min_length"],
         stopwords=",".join(TEXT_KEYWORDS["stopwords"]),
@@ -27,5 +24,7 @@ rule text:
         f"{LOGS}/text/text.log",
     shell:
         "maac text build --train {input.train:q} --manifests {input.manifests:q}"
-        " --out-dir {params.out_dir:q} --count {params.keyword_count} --min-length {params.min_length}"
-        " --stopwords {params.stopwords:q} 2>&1 | tee {log:q}"
+        " --vocab {output.vocab:q} --keywords {output.keywords:q}"
+        " --captions {output.captions:q} --labels {output.labels:q}"
+        " --summary {output.summary:q} --count {params.keyword_count}"
+        " --min-length {params.min_length} --stopwords {params.stopwords:q} 2>&1 | tee {log:q}"
