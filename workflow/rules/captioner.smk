@@ -10,7 +10,6 @@ import os
 import uuid
 
 from maac.models.variants import VARIANTS
-from maac.text.build import captions_jsonl
 
 os.environ.setdefault("MAAC_PIPELINE_ID", uuid.uuid4().hex)  # one MLflow parent run
 
@@ -19,8 +18,8 @@ CAPTIONER_RL_DIR = str(paths.captioner_dir(config["run"], "{variant}", "{seed}",
 # The inputs both stages read, by the names of the `maac train captioner` options
 CAPTIONER_INPUTS = {
     **{k: ENCODER_INPUTS[k] for k in ("features_train", "features_validation")},
-    "captions_train": str(captions_jsonl(TEXT_DIR, TRAIN_SPLIT)),
-    "captions_validation": str(captions_jsonl(TEXT_DIR, VALIDATION_SPLIT)),
+    "captions_train": str(paths.captions_jsonl(DATASET, TRAIN_SPLIT)),
+    "captions_validation": str(paths.captions_jsonl(DATASET, VALIDATION_SPLIT)),
     **{k: ENCODER_INPUTS[k] for k in ("keywords", "vocab")},
 }
 CAPTIONS = (
@@ -37,12 +36,12 @@ rule captioner_ce:
         variant="|".join(VARIANTS),
         seed=r"\d+",
     output:
-        best=f"{CAPTIONER_CE_DIR}/best.pt",
-        last=f"{CAPTIONER_CE_DIR}/last.pt",
-        metrics=f"{CAPTIONER_CE_DIR}/metrics.json",
+        best=str(paths.best_pt(CAPTIONER_CE_DIR)),
+        last=str(paths.last_pt(CAPTIONER_CE_DIR)),
+        metrics=str(paths.stage_metrics_json(CAPTIONER_CE_DIR)),
     params:
         settings=settings_json(config, "captioner_ce"),
-        state=f"{CAPTIONER_CE_DIR}/state.pt",
+        state=str(paths.state_pt(CAPTIONER_CE_DIR)),
     threads: 1  # the decoder's small per-step ops gain nothing from more CPU threads
     resources:
         mem_mb=16000,
@@ -59,19 +58,19 @@ rule captioner_ce:
 
 rule captioner_rl:
     input:
-        init=f"{CAPTIONER_CE_DIR}/{config['captioner']['rl']['start_from']}.pt",
+        init=getattr(rules.captioner_ce.output, config["captioner"]["rl"]["start_from"]),
         encoder=rules.encoder_finetune.output.best,  # the CE checkpoint holds the decoder only
         **CAPTIONER_INPUTS,
     wildcard_constraints:
         variant="|".join(VARIANTS),
         seed=r"\d+",
     output:
-        best=f"{CAPTIONER_RL_DIR}/best.pt",
-        last=f"{CAPTIONER_RL_DIR}/last.pt",
-        metrics=f"{CAPTIONER_RL_DIR}/metrics.json",
+        best=str(paths.best_pt(CAPTIONER_RL_DIR)),
+        last=str(paths.last_pt(CAPTIONER_RL_DIR)),
+        metrics=str(paths.stage_metrics_json(CAPTIONER_RL_DIR)),
     params:
         settings=settings_json(config, "captioner_rl"),
-        state=f"{CAPTIONER_RL_DIR}/state.pt",
+        state=str(paths.state_pt(CAPTIONER_RL_DIR)),
     threads: 1  # sampling and CIDEr-D rewards run step by step
     resources:
         mem_mb=16000,

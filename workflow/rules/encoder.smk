@@ -10,7 +10,6 @@ file it reads and writes by name. params.settings = the stage's own config secti
 import os
 import uuid
 
-from maac.text.build import labels_npz
 from maac.training.settings import settings_json
 
 # One MLflow parent run per snakemake invocation: every job inherits this id (maac.tracking).
@@ -20,15 +19,14 @@ ENCODER_FROZEN = str(paths.encoder_dir(config["run"], "frozen"))
 ENCODER_FINETUNE = str(paths.encoder_dir(config["run"], "finetune"))
 TRAIN_SPLIT = config["dataset"]["splits"]["train"]
 VALIDATION_SPLIT = config["dataset"]["splits"]["validation"]
-TEXT_DIR = paths.text_dir(DATASET)
 # The inputs both phases read, by the names of the `maac train encoder` options
 ENCODER_INPUTS = {
     "features_train": str(paths.features_h5(DATASET, TRAIN_SPLIT)),
     "features_validation": str(paths.features_h5(DATASET, VALIDATION_SPLIT)),
-    "labels_train": str(labels_npz(TEXT_DIR, TRAIN_SPLIT)),
-    "labels_validation": str(labels_npz(TEXT_DIR, VALIDATION_SPLIT)),
-    "keywords": str(TEXT_DIR / "keywords.csv"),
-    "vocab": str(TEXT_DIR / "vocab.json"),
+    "labels_train": str(paths.labels_npz(DATASET, TRAIN_SPLIT)),
+    "labels_validation": str(paths.labels_npz(DATASET, VALIDATION_SPLIT)),
+    "keywords": str(paths.keywords_csv(DATASET)),
+    "vocab": str(paths.vocab_json(DATASET)),
 }
 # PANNs' checkpoint fits the full-width encoder only
 ENCODER_PRETRAINED = (
@@ -48,12 +46,12 @@ rule encoder_frozen:
         **ENCODER_INPUTS,
         pretrained=ENCODER_PRETRAINED,
     output:
-        best=f"{ENCODER_FROZEN}/best.pt",
-        last=f"{ENCODER_FROZEN}/last.pt",
-        metrics=f"{ENCODER_FROZEN}/metrics.json",
+        best=str(paths.best_pt(ENCODER_FROZEN)),
+        last=str(paths.last_pt(ENCODER_FROZEN)),
+        metrics=str(paths.stage_metrics_json(ENCODER_FROZEN)),
     params:
         settings=settings_json(config, "encoder_frozen"),
-        state=f"{ENCODER_FROZEN}/state.pt",
+        state=str(paths.state_pt(ENCODER_FROZEN)),
         pretrained=lambda wildcards, input: (
             ["--pretrained", input.pretrained[0]] if input.pretrained else []
         ),
@@ -76,12 +74,12 @@ rule encoder_finetune:
         init=rules.encoder_frozen.output.best,
         **ENCODER_INPUTS,
     output:
-        best=f"{ENCODER_FINETUNE}/best.pt",
-        last=f"{ENCODER_FINETUNE}/last.pt",
-        metrics=f"{ENCODER_FINETUNE}/metrics.json",
+        best=str(paths.best_pt(ENCODER_FINETUNE)),
+        last=str(paths.last_pt(ENCODER_FINETUNE)),
+        metrics=str(paths.stage_metrics_json(ENCODER_FINETUNE)),
     params:
         settings=settings_json(config, "encoder_finetune"),
-        state=f"{ENCODER_FINETUNE}/state.pt",
+        state=str(paths.state_pt(ENCODER_FINETUNE)),
     threads: 8
     resources:
         mem_mb=16000,
