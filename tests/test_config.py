@@ -83,7 +83,7 @@ def test_local_source_keys_and_relations(demo_config: dict, paper_config: dict) 
 
 
 def test_paper_values(paper_config: dict) -> None:
-    """config.yaml holds the paper's hyperparameters (reference-maac.md)."""
+    """config.yaml holds the paper's hyperparameters (docs/fidelity.md)."""
     c = paper_config
     assert (c["encoder"]["frozen"], c["encoder"]["finetune"]) == (
         {"epochs": 80, "lr": 1e-3}, {"epochs": 25, "lr": 5e-4})

@@ -89,8 +89,8 @@ def _release_freed_memory() -> None:
     """Return freed heap memory to the OS (glibc's ``malloc_trim``; a no-op elsewhere).
 
     glibc raises its mmap threshold after a large block is freed, so later batch-sized blocks
-    come from the heap and its free fragments are kept: without this the resident set crept up
-    by ~50 MB per doubling of the clip count (measured by ``maac bench --only scaling``).
+    come from the heap and its free fragments are kept: without this the resident set creeps up
+    with the clip count (docs/performance.md, "Streaming feature files").
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)

@@ -17,7 +17,7 @@ import math
 import torch
 import torchaudio
 
-PHASES_PER_BLOCK = 32  # measured: 3x faster than 8 for 441/320 (fewer, larger matmuls)
+PHASES_PER_BLOCK = 32  # fewer, larger matmuls than 8 (docs/performance.md, log-mel front end)
 
 
 class Resampler:

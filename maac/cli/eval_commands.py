@@ -33,7 +33,7 @@ def _decoding_defaults(args: argparse.Namespace) -> None:
 def _decode(args: argparse.Namespace) -> None:
     from maac.audio.feature_store import FeatureStore
     from maac.errors import MaacError
-    from maac.evaluation.captions import caption_store, write_captions
+    from maac.evaluation.captions import caption_store, write_decoded_captions
     from maac.models.captioner import load_captioner
     from maac.text.vocabulary import Vocabulary
 
@@ -53,7 +53,7 @@ def _decode(args: argparse.Namespace) -> None:
                          max_length=args.max_length, length_penalty=args.length_penalty,
                          batch_size=args.batch_size, device=device)
     store.close()
-    write_captions(rows, args.out)
+    write_decoded_captions(rows, args.out)
     how = f"beam {args.beam}" if args.method == "beam" else "greedy"
     print(f"{len(rows)} captions ({how}, {device}, {time.perf_counter() - start:.1f} s) "
           f"-> {args.out}")

@@ -67,7 +67,7 @@ def caption_store(
     return [(file_name, text) for (_, file_name), text in zip(store.keys, captions, strict=True)]
 
 
-def write_captions(rows: list[tuple[str, str]], path: Path | str) -> None:
+def write_decoded_captions(rows: list[tuple[str, str]], path: Path | str) -> None:
     """``file_name,caption`` CSV (atomically)."""
     with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

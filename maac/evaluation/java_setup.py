@@ -256,6 +256,20 @@ def spice_status(cache: Path) -> tuple[str, str] | None:
 
 
 # --- entry points --------------------------------------------------------------------------
+def spice_installed() -> bool:
+    """Whether SPICE (Java, its jar and Stanford CoreNLP) is installed for aac-metrics."""
+    if spice_status(default_cache_path()) is not None:
+        return False  # jars missing: say so without importing aac-metrics (~10 s per process)
+    try:
+        from aac_metrics.functional.spice import check_spice_install
+        from aac_metrics.utils.globals import get_default_cache_path
+
+        check_spice_install(get_default_cache_path())
+    except Exception:  # not installed: Java, the SPICE jar or Stanford CoreNLP missing
+        return False
+    return True
+
+
 def ensure_java_tools(cache_path: Path | str | None = None, full: bool = False) -> JavaTools:
     """Make the tokenizer and METEOR runnable offline; pick a Java; say whether SPICE can run.
 

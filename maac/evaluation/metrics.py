@@ -23,7 +23,14 @@ from maac.atomic import atomic_file
 from maac.errors import MaacError
 from maac.evaluation import metric_models as mm
 from maac.evaluation.footnotes import Footnotes
-from maac.evaluation.java_setup import REQUIRED, SPICE_DIR, SPICE_LIB, JavaTools, ensure_java_tools
+from maac.evaluation.java_setup import (
+    REQUIRED,
+    SPICE_DIR,
+    SPICE_LIB,
+    JavaTools,
+    ensure_java_tools,
+    spice_installed,
+)
 from maac.evaluation.provenance import file_sha256, fingerprint, provenance
 
 log = logging.getLogger(__name__)
@@ -236,6 +243,18 @@ def _provenance(tools: JavaTools, models: mm.MetricModels) -> dict[str, Any]:
                          "penalty": mm.FLUENCY_PENALTY})
     record = provenance(cache, tools.java_version, jars, files, settings)
     return {**record, "fingerprint": fingerprint(record)}
+
+
+def corpus_spice(hyps: dict[str, list[str]], refs: dict[str, list[list[str]]]) -> float | None:
+    """Corpus SPICE via aac-metrics when its Java tools are installed; None otherwise."""
+    if not spice_installed():
+        return None
+    from aac_metrics.functional.spice import spice
+
+    keys = list(hyps)
+    corpus, _ = spice([" ".join(hyps[k]) for k in keys],
+                      [[" ".join(r) for r in refs[k]] for k in keys])
+    return float(corpus["spice"])
 
 
 def evaluate(

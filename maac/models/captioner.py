@@ -10,7 +10,7 @@ same bytes) is :mod:`maac.models.checkpoint`.
 The training stages keep the encoder frozen, so their checkpoints hold the decoder's weights
 only (:func:`decoder_state`) and name the keyword-encoder checkpoint they were built on in
 ``meta["encoder_checkpoint"]`` (its path as given to training, and its sha256): at width 1 the
-encoder is ~90 % of the bytes (~300 MB a file), the decoder ~10-40 MB. Loading such a
+encoder is most of the bytes (docs/fidelity.md, "Parameter counts"). Loading such a
 checkpoint reads the encoder from that file, refused unless its sha256 is the recorded one
 (:func:`full_state`); a model bundle stores both parts and needs no other file.
 """

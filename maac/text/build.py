@@ -57,7 +57,7 @@ def _split_clips(path: Path | str) -> tuple[str, list[Clip]]:
     return splits[0], clips
 
 
-def write_captions(path: Path, clips: Sequence[Clip], vocab: Vocabulary) -> None:
+def write_encoded_captions(path: Path, clips: Sequence[Clip], vocab: Vocabulary) -> None:
     with atomic_file(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for clip in clips:
             tokens = [vocab.encode(c) for c in clip.captions]
@@ -127,7 +127,7 @@ def build_text(
     splits: dict[str, dict] = {}
     for split, (clips, captions_file, labels_file) in by_split.items():
         labels = table.labels((clip.captions for clip in clips), extractor)
-        write_captions(captions_file, clips, vocab)
+        write_encoded_captions(captions_file, clips, vocab)
         write_labels(labels_file, clips, labels)
         positives = labels.sum(axis=1)
         splits[split] = {

@@ -15,7 +15,7 @@ All three act in the space after ``bn0`` or deeper, as PANNs applies SpecAugment
   paper's mini-batch cutting exchange).
 - Mixup (Zhang et al. 2018, alpha from PANNs): x = lam x_i + (1 - lam) x_perm(i) after
   ``bn0`` with lam ~ Beta(alpha, alpha) per clip; the keyword targets are mixed with the SAME
-  lam (the authors' code drew two different lambdas: bug 4 of ``reference-maac.md``).
+  lam (the authors' code drew two different lambdas: docs/fidelity.md, row 14).
 
 Two ways to apply them. While the trunk trains (phase finetune) :class:`EncoderAugment` is the
 trunk's ``augment(point, x)`` hook. While the trunk is frozen in eval mode (phase frozen) the

@@ -65,8 +65,8 @@ class Split:
 
         T is the longest clip rounded up to a multiple of ``PAD_FRAMES``. The model masks the
         padded frames, so this changes no output; but batches then share a few tensor sizes, and
-        glibc's heap reuses their freed blocks instead of fragmenting. The demo's encoder
-        finetune peaked at 2.07 GB instead of 2.9-3.06 GB, in the same time.
+        glibc's heap reuses their freed blocks instead of fragmenting (measured in
+        docs/performance.md, "Peak memory of the demo").
         """
         arrays = [self.store[self.rows[i]] for i in idx]
         lengths = torch.tensor([len(a) for a in arrays], dtype=torch.long)

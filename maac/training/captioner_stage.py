@@ -20,7 +20,7 @@ from the network used at inference) and rewarded with CIDEr-D against the clip's
 minus the reward of the greedy caption (eval mode, no gradient). Loss:
 -(r - b) log p(w) summed over the tokens up to and including ``<eos>`` (tokens after it are
 masked), over the number of such tokens. CIDEr-D's document frequencies come from the training
-captions; words are scored, not ids (bug 3 of ``reference-maac.md``).
+captions; words are scored, not ids (docs/fidelity.md, row 18).
 
 Validation (both): greedy decoding of every validation clip, corpus CIDEr-D against its
 references with document frequencies from the validation references, as aac-metrics computes
@@ -44,6 +44,7 @@ from torch import Tensor
 from maac.decoding.greedy import greedy
 from maac.decoding.sampling import sample
 from maac.errors import MaacError
+from maac.evaluation.metrics import corpus_spice
 from maac.models.captioner import ENCODER_REF, CaptionModel, decoder_state, load_captioner
 from maac.models.keyword_encoder import EncoderOutput
 from maac.stats import bootstrap
@@ -163,7 +164,7 @@ class CaptionerRecipe(Recipe):
                    "val_cider_d_low": interval.low, "val_cider_d_high": interval.high,
                    "val_mean_words": float(np.mean(lengths)),
                    "val_distinct_captions": float(len({" ".join(h) for h in hyps.values()}))}
-        spice = spice_score(hyps, self.val_refs)
+        spice = corpus_spice(hyps, self.val_refs)
         if spice is not None:
             metrics["val_spice"] = spice
             metrics["val_spider"] = (metrics["val_cider_d"] + spice) / 2
@@ -333,31 +334,3 @@ def captioner_for_rl(
                 f"(sha256 {str(meta.get(key))[:12]} != {value[:12]}); retrain the CE stage"
             )
     return model
-
-
-def spice_available() -> bool:
-    """Whether SPICE (Java, its jar and Stanford CoreNLP) is installed for aac-metrics."""
-    from maac.evaluation.java_setup import default_cache_path, spice_status
-
-    if spice_status(default_cache_path()) is not None:
-        return False  # jars missing: say so without importing aac-metrics (~10 s per process)
-    try:
-        from aac_metrics.functional.spice import check_spice_install
-        from aac_metrics.utils.globals import get_default_cache_path
-
-        check_spice_install(get_default_cache_path())
-    except Exception:  # not installed: Java, the SPICE jar or Stanford CoreNLP missing
-        return False
-    return True
-
-
-def spice_score(hyps: dict[str, list[str]], refs: dict[str, list[list[str]]]) -> float | None:
-    """Corpus SPICE via aac-metrics when its Java tools are installed; None otherwise."""
-    if not spice_available():
-        return None
-    from aac_metrics.functional.spice import spice
-
-    keys = list(hyps)
-    corpus, _ = spice([" ".join(hyps[k]) for k in keys],
-                      [[" ".join(r) for r in refs[k]] for k in keys])
-    return float(corpus["spice"])

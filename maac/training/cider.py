@@ -9,8 +9,8 @@ the document frequencies come from the same corpus (``tests/test_training.py``).
 
 The source of the document frequencies is a parameter: aac-metrics counts them over the
 references of the corpus being scored (what validation does here), while self-critical rewards
-use the training captions (the authors' code crashed while building that file: bug 3 of
-``reference-maac.md``). Words, never token ids, are scored: ``<eos>`` is never part of a
+use the training captions (the authors' code crashed while building that file: docs/fidelity.md,
+row 18). Words, never token ids, are scored: ``<eos>`` is never part of a
 hypothesis or a reference.
 """
 

@@ -167,12 +167,12 @@ def run_captioner(settings: dict[str, Any], stage: str, variant: str, seed: int,
                   ) -> dict[str, Any]:
     """Stage 2 (``ce``, from the encoder checkpoint ``files.init``) or 3 (``rl``, from the CE
     checkpoint ``files.init`` and its encoder ``files.encoder``) of one variant and seed."""
+    from maac.evaluation.java_setup import spice_installed
     from maac.training.captioner_stage import (
         CERecipe,
         SCSTRecipe,
         captioner_for_ce,
         captioner_for_rl,
-        spice_available,
     )
 
     if stage not in ("ce", "rl"):
@@ -206,7 +206,7 @@ def run_captioner(settings: dict[str, Any], stage: str, variant: str, seed: int,
 
     def extra() -> dict[str, Any]:
         return {"variant": variant, "seed": seed, "no_audio": no_audio,
-                "spider": "computed (val_spider)" if spice_available() else
+                "spider": "computed (val_spider)" if spice_installed() else
                           "not computed: SPICE (Java + Stanford CoreNLP) is not installed"}
 
     run_name = f"{name} {variant} seed{seed}" + (" no-audio" if no_audio else "")
