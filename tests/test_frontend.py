@@ -169,6 +169,25 @@ def test_cli_features(tmp_path: Path, tiny_split, capsys) -> None:
     assert FeatureStore(out).attrs["hop_length"] == 320
 
 
+def test_features_settings_route_equals_the_flags(tmp_path: Path, tiny_split) -> None:
+    """The rule's --settings (the config's audio section as JSON) writes the bytes the
+    equivalent flags write; a key that is not a front-end setting is refused by name."""
+    import json
+
+    _, manifest = tiny_split
+    audio = {"sample_rate": 32000, "n_fft": 1024, "win_length": 1024, "hop_length": 320,
+             "n_mels": 64, "f_min": 50, "f_max": 14000, "amin": 1.0e-10}
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in audio.items()]
+    assert main(["features", "--manifest", str(manifest), "--out", str(tmp_path / "a.h5"),
+                 *flags]) == 0
+    assert main(["features", "--manifest", str(manifest), "--out", str(tmp_path / "b.h5"),
+                 "--settings", json.dumps({"audio": audio})]) == 0
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
+    assert main(["features", "--manifest", str(manifest), "--out", str(tmp_path / "c.h5"),
+                 "--settings", json.dumps({"audio": {**audio, "n_ftt": 512}})]) == 1
+    assert not (tmp_path / "c.h5").exists()
+
+
 @pytest.mark.parametrize("sr", [8000, 16000, 22050, 44100, 48000])
 def test_resampler_equals_torchaudio(sr: int) -> None:
     import torchaudio

@@ -390,6 +390,25 @@ def _text_flags(files: TextFiles) -> list[Path | str]:
             "--captions", *files.captions, "--labels", *files.labels]
 
 
+def test_text_build_settings_route_equals_the_flags(
+    synth_manifests: dict[str, Path], tmp_path: Path, nltk_ready: None,
+) -> None:
+    """The rule's --settings (the config's text section as JSON) writes the bytes the
+    equivalent flags write."""
+    outs = {}
+    keywords = {"count": 40, "min_length": 3, "stopwords": STOPWORDS}
+    for route, options in (
+        ("flags", ["--count", "40", "--min-length", "3", "--stopwords", ",".join(STOPWORDS)]),
+        ("settings", ["--settings", json.dumps({"text": {"keywords": keywords}})]),
+    ):
+        out = tmp_path / route
+        files = _text_files(out, list(synth_manifests))
+        run_cli("text", "build", "--train", synth_manifests["development"], "--manifests",
+                *synth_manifests.values(), *_text_flags(files), *options)
+        outs[route] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert outs["flags"] == outs["settings"] and len(outs["flags"]) == len(OUTPUTS)
+
+
 def test_text_build_writes_every_output(
     synth_manifests: dict[str, Path], tmp_path: Path, nltk_ready: None,
     capsys: pytest.CaptureFixture[str],

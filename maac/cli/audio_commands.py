@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from maac.audio.feature_store import DiskFullError, file_sha256, write_features
-from maac.config import validate_config
+from maac.config import parse_settings, validate_config
 from maac.data.manifest import read_manifest
 from maac.errors import MaacError
 
@@ -39,8 +39,21 @@ def _check_options(args: argparse.Namespace, audio_cfg: dict[str, Any]) -> None:
                         "audio section") from err
 
 
+def _frontend(args: argparse.Namespace) -> dict[str, Any]:
+    """The front end: the config's audio section from ``--settings`` (as the rule passes it),
+    else the flags; each value of its flag's type."""
+    if args.settings:
+        audio = parse_settings(args.settings, ["audio"])["audio"]
+        unknown = sorted(set(audio) - set(FRONTEND_DEFAULTS))
+        if unknown:
+            raise MaacError(f"--settings: audio.{unknown[0]} is not a front-end setting")
+        return {key: type(default)(audio.get(key, default))
+                for key, default in FRONTEND_DEFAULTS.items()}
+    return {key: getattr(args, key) for key in FRONTEND_DEFAULTS}
+
+
 def _features(args: argparse.Namespace) -> None:
-    audio_cfg = {key: getattr(args, key) for key in FRONTEND_DEFAULTS}
+    audio_cfg = _frontend(args)
     _check_options(args, audio_cfg)
     clips = list(read_manifest(args.manifest).values())
     try:
@@ -58,6 +71,9 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--workers", type=int, default=1, help="worker processes (one per core)")
     p.add_argument("--batch", type=int, default=16, help="clips per worker per write")
+    p.add_argument("--settings", metavar="JSON",
+                   help="the config's audio section as JSON, as the rule passes it (instead of "
+                   "the front-end flags below)")
     for key, default in FRONTEND_DEFAULTS.items():
         p.add_argument(f"--{key.replace('_', '-')}", dest=key, type=type(default),
                        default=default)

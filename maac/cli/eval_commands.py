@@ -22,9 +22,9 @@ def _decoding_defaults(args: argparse.Namespace) -> None:
     given = {"beam_size": "beam", "max_length": "max_length", "length_penalty": "length_penalty"}
     if all(getattr(args, flag) is not None for flag in given.values()):
         return
-    from maac.config import load_config
+    from maac.config import sections
 
-    decoding = load_config(args.config)["decoding"]
+    decoding = sections(args.settings, args.config, ["decoding"])["decoding"]
     for key, flag in given.items():
         if getattr(args, flag) is None:
             setattr(args, flag, decoding[key])
@@ -84,9 +84,23 @@ def writable(path: Path, option: str) -> None:
                         "choose another location or fix its permissions") from err
 
 
+def _bootstrap_settings(args: argparse.Namespace) -> None:
+    """Fill --resamples and --bootstrap-seed left out from ``--settings``' statistics section
+    (as the rule passes it), else 2000 and 0."""
+    from maac.config import parse_settings
+
+    stats = parse_settings(args.settings, ["statistics"])["statistics"] if args.settings else {}
+    if args.resamples is None:
+        args.resamples = int(stats.get("resamples", 2000))
+    if args.bootstrap_seed is None:
+        args.bootstrap_seed = int(stats.get("seed", 0))
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from maac.evaluation.captions import read_predictions, read_references
     from maac.evaluation.metrics import format_table, score, write_clip_scores, write_metrics
+
+    _bootstrap_settings(args)
 
     for path, option in ((args.out, "--out"), (args.scores, "--scores")):
         if path is not None:
@@ -160,8 +174,10 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--length-penalty", type=float,
                    help="beam score = sum log-prob / length**this (default: the config's "
                         "decoding.length_penalty)")
+    p.add_argument("--settings", metavar="JSON",
+                   help="the config's decoding section as JSON, as the rule passes it")
     p.add_argument("--config", type=Path, default=default_config,
-                   help="where the decoding defaults come from")
+                   help="where the decoding defaults come from (without --settings)")
     p.add_argument("--batch-size", type=int, default=32, help="clips per batch (default 32)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, ...")
     p.set_defaults(handler=_decode)
@@ -179,9 +195,14 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--seed", default="-")
     p.add_argument("--stage", default="-")
     p.add_argument("--split", default="-")
-    p.add_argument("--resamples", type=int, default=2000,
-                   help="bootstrap resamples of the logged intervals (default 2000)")
-    p.add_argument("--bootstrap-seed", type=int, default=0)
+    p.add_argument("--settings", metavar="JSON",
+                   help="the config's statistics section as JSON, as the rule passes it: the "
+                   "resamples and seed of the logged intervals")
+    p.add_argument("--resamples", type=int,
+                   help="bootstrap resamples of the logged intervals (default: --settings' "
+                   "statistics.resamples, else 2000)")
+    p.add_argument("--bootstrap-seed", type=int,
+                   help="(default: --settings' statistics.seed, else 0)")
     p.add_argument("--cache-path", type=Path, default=None,
                    help="aac-metrics' cache root (default $AAC_METRICS_CACHE_PATH or ~/.cache)")
     p.set_defaults(handler=_evaluate)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from maac.config import load_config
+from maac.config import sections
 from maac.data.manifest import read_captions
 
 
@@ -27,12 +27,15 @@ def _positive(text: str) -> int:
 
 
 def _keyword_params(args: argparse.Namespace) -> tuple[int, int, list[str]]:
-    """Command-line values, each falling back to the config's ``text.keywords``."""
+    """Command-line values, each falling back to ``text.keywords`` of ``--settings`` (as the
+    rule passes it) or of the config file."""
     needed = None in (args.count, args.min_length, args.stopwords)
-    cfg = load_config(args.config)["text"]["keywords"] if needed else {}
-    count = args.count if args.count is not None else cfg["count"]
-    min_length = args.min_length if args.min_length is not None else cfg["min_length"]
-    stopwords = args.stopwords if args.stopwords is not None else list(cfg["stopwords"])
+    settings = getattr(args, "settings", None)
+    cfg = sections(settings, args.config, ["text"])["text"]["keywords"] if needed else {}
+    count = args.count if args.count is not None else int(cfg["count"])
+    min_length = args.min_length if args.min_length is not None else int(cfg["min_length"])
+    stopwords = (args.stopwords if args.stopwords is not None
+                 else _stopwords(",".join(cfg["stopwords"])))
     return count, min_length, stopwords
 
 
@@ -72,10 +75,9 @@ def _build(args: argparse.Namespace) -> None:
     from maac.text.build import TextFiles, build_text
 
     files = TextFiles(args.vocab, args.keywords, args.summary, args.captions, args.labels)
-    summary = build_text(
-        args.train, args.manifests, files, args.count, args.min_length, args.stopwords,
-        args.min_count,
-    )
+    count, min_length, stopwords = _keyword_params(args)
+    summary = build_text(args.train, args.manifests, files, count, min_length, stopwords,
+                         args.min_count)
     means = ", ".join(f"{s} {v['mean_positives']:.2f}" for s, v in summary["splits"].items())
     print(f"vocabulary {summary['vocab_size']} tokens, {summary['keyword_count']} keywords "
           f"(mean positives per clip: {means}) -> {args.summary.parent}")
@@ -120,6 +122,9 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--labels", required=True, type=Path, nargs="+",
                    help="the keyword labels written (.npz), one per manifest")
     p.add_argument("--summary", required=True, type=Path, help="the summary written (JSON)")
-    _add_keyword_options(p, required=True)
+    _add_keyword_options(p, required=False)
+    p.add_argument("--settings", metavar="JSON",
+                   help="the config's text section as JSON, as the rule passes it")
+    p.add_argument("--config", type=Path, default=default_config)
     p.add_argument("--min-count", type=_positive, default=1, help="vocabulary: drop rarer words")
     p.set_defaults(handler=_build)

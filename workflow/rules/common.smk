@@ -90,11 +90,6 @@ def audit_metadata_inputs(wildcards=None):
     return list(split_metadata().values())
 
 
-def cli_flags(section):
-    """A config section as command-line flags: {"n_fft": 1024} -> "--n-fft 1024"."""
-    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in section.items())
-
-
 def text_outputs():
     """Every artifact of rule text (data/text/{dataset}/)."""
     files = [paths.vocab_json(DATASET), paths.keywords_csv(DATASET),

@@ -16,9 +16,7 @@ rule decode:
     output:
         str(paths.decoded_csv(RUN_NAME, *WILD)),
     params:
-        beam=config["decoding"]["beam_size"],
-        max_length=config["decoding"]["max_length"],
-        length_penalty=config["decoding"]["length_penalty"],
+        settings=sections_json("decoding"),
     threads: 2
     conda:
         MAAC_ENV
@@ -27,8 +25,7 @@ rule decode:
     shell:
         "maac decode --checkpoint {input.checkpoint:q} --encoder {input.encoder:q}"
         " --features {input.features:q}"
-        " --vocab {input.vocab:q} --out {output:q} --beam {params.beam}"
-        " --max-length {params.max_length} --length-penalty {params.length_penalty}"
+        " --vocab {input.vocab:q} --out {output:q} --settings {params.settings:q}"
         " 2>&1 | tee {log:q}"
 
 
@@ -42,8 +39,7 @@ rule evaluate:
     params:
         references=lambda wildcards: split_captions(wildcards.split),
         run=config["run"],
-        resamples=config["statistics"]["resamples"],
-        seed=config["statistics"]["seed"],
+        settings=sections_json("statistics"),
     conda:
         MAAC_ENV
     log:
@@ -52,8 +48,7 @@ rule evaluate:
         "maac evaluate {input.captions:q} {params.references:q} --out {output.metrics:q}"
         " --scores {output.scores:q} --run {params.run:q} --variant {wildcards.variant}"
         " --seed {wildcards.seed} --stage {wildcards.stage} --split {wildcards.split}"
-        " --resamples {params.resamples} --bootstrap-seed {params.seed}"
-        " 2>&1 | tee {log:q}"
+        " --settings {params.settings:q} 2>&1 | tee {log:q}"
 
 
 rule bundle:

@@ -7,7 +7,7 @@ rule features:
     output:
         str(paths.features_h5(DATASET, "{split}")),
     params:
-        frontend=cli_flags(config["audio"]),
+        settings=sections_json("audio"),
     threads: 16  # Snakemake lowers it to --cores when fewer
     conda:
         MAAC_ENV
@@ -15,4 +15,4 @@ rule features:
         f"{LOGS}/features/{{split}}.log",
     shell:
         "maac features --manifest {input.manifest:q} --out {output:q} --workers {threads}"
-        " {params.frontend} 2>&1 | tee {log:q}"
+        " --settings {params.settings:q} 2>&1 | tee {log:q}"
