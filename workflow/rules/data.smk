@@ -133,7 +133,7 @@ rule audit:
     output:
         json=str(paths.audit_json(DATASET)),
         table=report(str(paths.audit_csv(DATASET)), caption="../report/audit.rst",
-                     category="Data"),
+                     category="4. Split audit"),
     params:
         metadata=" ".join(f"--metadata {shlex.quote(f'{split}={path}')}"
                           for split, path in split_metadata().items()),
