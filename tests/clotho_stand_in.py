@@ -59,11 +59,8 @@ class StandIn:
 
 
 def md5(path: Path) -> str:
-    digest = hashlib.md5()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def real_clips() -> dict[str, dict[str, list[str]]]:

@@ -7,7 +7,6 @@ import csv
 import hashlib
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from maac.data.local import LocalDatasetError, check_local, find_local
 from maac.data.manifest import read_manifest
 from maac.data.synth import SPLITS, synthesize
 from tests.conftest import CLOTHO_REF, REPO, load_yaml
+from tests.test_workflow import snakemake
 
 CLIPS = {"development": 5, "validation": 4, "evaluation": 4}
 
@@ -65,14 +65,6 @@ def local_config(tmp_path: Path, path: Path, **local: str) -> Path:
     out = tmp_path / "local.yaml"
     out.write_text(yaml.safe_dump(config), encoding="utf-8")
     return out
-
-
-def snakemake(args: list[str], workdir: Path, env: dict[str, str], check: bool = True):
-    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def data_layer(dataset: str) -> list[str]:
