@@ -6,6 +6,7 @@ from pathlib import Path
 
 DATA = Path("data")
 RESULTS = Path("results")
+LOGS = Path("logs")
 # the source checkout and the shared folder beside it (real Clotho samples, NLTK data)
 REPO = Path(__file__).resolve().parent.parent
 CLOTHO_SAMPLES = REPO.parent / "shared" / "data" / "clotho_v2.1"
@@ -17,7 +18,8 @@ def raw_dir(dataset: str) -> Path:
 
 
 def captions_csv(dataset: str, split: str) -> Path:
-    return raw_dir(dataset) / f"clotho_captions_{split}.csv"
+    """A split's caption CSV (Clotho's own layout: the CSVs beside the split folders)."""
+    return local_captions_csv(raw_dir(dataset), "clotho", split)
 
 
 def raw_file(dataset: str, name: str) -> Path:
@@ -31,12 +33,12 @@ def audio_archive(dataset: str, split: str) -> Path:
 
 
 def audio_dir(dataset: str, split: str) -> Path:
-    return raw_dir(dataset) / split
+    return local_audio_dir(raw_dir(dataset), "clotho", split)
 
 
 def metadata_csv(dataset: str, split: str) -> Path:
     """Clotho's per-clip metadata (Freesound sound id, keywords, licence) of a split."""
-    return raw_dir(dataset) / f"clotho_metadata_{split}.csv"
+    return local_metadata_csv(raw_dir(dataset), "clotho", split)
 
 
 # Where a local Clotho copy keeps its CSVs and split folders, relative to its root:
@@ -93,6 +95,11 @@ def pretrained_checkpoint(file: str) -> Path:
 
 def run_dir(run: str) -> Path:
     return RESULTS / run
+
+
+def log_file(run: str, group: str, job: str) -> Path:
+    """logs/{run}/{group}/{job}.log: what one job printed (``job`` holds its wildcards)."""
+    return LOGS / run / group / f"{job}.log"
 
 
 def features_dir(dataset: str) -> Path:
@@ -219,6 +226,20 @@ def figures_dir(run: str) -> Path:
 def figure(run: str, name: str) -> Path:
     """results/{run}/figures/{name}.png (attention, training_curves, intervals)."""
     return figures_dir(run) / f"{name}.png"
+
+
+# `maac bench` writes its report here unless told otherwise (--out)
+BENCH = RESULTS / "bench"
+
+
+def bench_report(folder: Path, ext: str) -> Path:
+    """The CPU benchmarks' report in ``folder``: bench.json (every figure) or bench.md."""
+    return folder / f"bench.{ext}"
+
+
+def gpu_bench_json(folder: Path, quick: bool) -> Path:
+    """``maac bench gpu``'s measurements in ``folder`` (the quick run's file apart)."""
+    return folder / ("gpu_quick.json" if quick else "gpu.json")
 
 
 # `dvc metrics show` reads this folder (in git, for `dvc metrics diff`): flat JSON per model

@@ -216,8 +216,9 @@ def run(config: Path, quick: bool = False, out: Path | None = None) -> dict[str,
         result["machine"]["gpu"] = torch.cuda.get_device_name(device)
     if out is not None:
         from maac.atomic import atomic_file
+        from maac.paths import gpu_bench_json
 
-        path = Path(out) / ("gpu_quick.json" if quick else "gpu.json")
+        path = gpu_bench_json(Path(out), quick)
         with atomic_file(path, suffix=".json") as tmp:
             tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from maac.atomic import atomic_file
+from maac.paths import bench_report
 
 
 def meets_target(result: dict[str, Any]) -> bool:
@@ -51,9 +52,9 @@ def markdown(report: dict[str, Any]) -> str:
 
 def write(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    paths = folder / "bench.json", folder / "bench.md"
-    with atomic_file(paths[0], suffix=".json") as tmp:
+    files = bench_report(folder, "json"), bench_report(folder, "md")
+    with atomic_file(files[0], suffix=".json") as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    with atomic_file(paths[1], suffix=".md") as tmp:
+    with atomic_file(files[1], suffix=".md") as tmp:
         tmp.write_text(markdown(report), encoding="utf-8")
-    return paths
+    return files

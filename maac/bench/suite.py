@@ -18,7 +18,7 @@ import yaml
 
 from maac.bench.timing import machine
 from maac.config import load_config
-from maac.paths import CLOTHO_SAMPLES, REPO
+from maac.paths import CLOTHO_SAMPLES, REPO, features_h5, vocab_json
 
 CLOTHO_CLIPS = CLOTHO_SAMPLES / "audio_samples"
 DEMO_CONFIG = REPO / "config" / "demo.yaml"
@@ -94,9 +94,9 @@ def _memory(s: Sizes, paper: dict[str, Any], work: Path) -> dict[str, Any]:
         demo["run"] = demo["dataset"]["name"] = "benchquick"
         demo["dataset"]["synth"].update(
             clips={"development": 6, "validation": 4, "evaluation": 4}, seconds=2.0)
-        targets = [*(f"data/features/benchquick/{split}.h5"
+        targets = [*(str(features_h5("benchquick", split))
                      for split in ("development", "validation", "evaluation")),
-                   "data/text/benchquick/vocab.json"]
+                   str(vocab_json("benchquick"))]
     configfile = work / "memory" / ("benchquick.yaml" if s.quick else "demo.yaml")
     configfile.parent.mkdir(parents=True, exist_ok=True)
     configfile.write_text(yaml.safe_dump(demo), encoding="utf-8")

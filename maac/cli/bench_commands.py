@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from maac import paths
 from maac.errors import MaacError
 
 
@@ -45,7 +46,7 @@ def register(sub: Any, default_config: Path) -> None:
                    help="small sizes: check equality only, not the speed targets (CI)")
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="frontend, beam_demo, beam_full, ce_cache, rewards, scaling, memory")
-    p.add_argument("--out", type=Path, default=Path("results/bench"))
+    p.add_argument("--out", type=Path, default=paths.BENCH)
     p.add_argument("--config", type=Path, default=default_config,
                    help="the paper's config (front end, full-size model)")
     p.set_defaults(handler=_bench)

@@ -73,16 +73,16 @@ def _prior(args: argparse.Namespace) -> None:
     from maac.training.batches import read_encoded_captions
 
     config = load_config(args.config)
-    text = args.text_dir or paths.text_dir(config["dataset"]["name"])
-    vocab = Vocabulary.load(text / "vocab.json")
+    dataset, splits = config["dataset"]["name"], config["dataset"]["splits"]
+    vocab = Vocabulary.load(args.vocab or paths.vocab_json(dataset))
     words = vocab.id_to_word
 
-    def refs(split: str) -> dict[str, list[list[str]]]:
-        caps = read_encoded_captions(text / f"captions_{split}.jsonl")
+    def refs(path: Path | None, split: str) -> dict[str, list[list[str]]]:
+        caps = read_encoded_captions(path or paths.captions_jsonl(dataset, splits[split]))
         return {k: [[words[i] for i in c[1:-1]] for c in v] for k, v in caps.items()}
 
-    splits = config["dataset"]["splits"]
-    result = caption_prior(refs(splits["train"]), refs(splits["validation"]))
+    result = caption_prior(refs(args.captions_train, "train"),
+                           refs(args.captions_validation, "validation"))
     print(json.dumps(result, indent=2))
 
 
@@ -135,7 +135,10 @@ def register(sub: Any, default_config: Path) -> None:
 
     p = what.add_parser("prior", help="CIDEr-D of the best single training caption (no audio)")
     p.add_argument("--config", type=Path, default=default_config)
-    p.add_argument("--text-dir", type=Path)
+    p.add_argument("--vocab", type=Path, help="vocab.json (default: the config's dataset's)")
+    for split in ("train", "validation"):
+        p.add_argument(f"--captions-{split}", type=Path,
+                       help=f"the {split} split's encoded captions (default: the config's)")
     p.set_defaults(handler=_prior)
 
 

@@ -49,7 +49,7 @@ rule captioner_ce:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/captioner/{{variant}}_seed{{seed}}_ce.log",
+        log_path("captioner", "{variant}_seed{seed}_ce"),
     shell:
         "maac train captioner --stage ce --variant {wildcards.variant} --seed {wildcards.seed}"
         " --settings {params.settings:q} --init {input.encoder:q}"
@@ -78,7 +78,7 @@ rule captioner_rl:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/captioner/{{variant}}_seed{{seed}}_rl.log",
+        log_path("captioner", "{variant}_seed{seed}_rl"),
     shell:
         "maac train captioner --stage rl --variant {wildcards.variant} --seed {wildcards.seed}"
         " --settings {params.settings:q} --init {input.init:q} --encoder {input.encoder:q}"

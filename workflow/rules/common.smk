@@ -9,7 +9,12 @@ DATASET = config["dataset"]["name"]
 SOURCE = config["dataset"]["source"]  # zenodo, synth or local
 SPLITS = sorted(set(config["dataset"]["splits"].values()))
 MAAC_ENV = "../../environment.yml"  # every rule runs the maac command of this environment
-LOGS = f"logs/{config['run']}"
+
+
+def log_path(group, job):
+    """A job's log file (paths.log_file): ``job`` is its name with its wildcards."""
+    return str(paths.log_file(config["run"], group, job))
+
 
 if SOURCE == "local":  # the folder is read in place; its layout is found once, here
     from maac.data.local import find_local
@@ -63,13 +68,11 @@ def all_targets():
 
 
 def manifest_inputs(wildcards):
-    """A synthetic dataset is one folder output; Clotho's split = its caption CSV + audio folder
-    (a local one's after its check)."""
-    if SOURCE == "synth":
-        return [str(paths.raw_dir(DATASET))]
-    files = [split_captions(wildcards.split), split_audio(wildcards.split)]
+    """A split's caption CSV and audio folder (synthesised, downloaded or local; a local one's
+    after its check)."""
+    files = {"captions": split_captions(wildcards.split), "audio": split_audio(wildcards.split)}
     if SOURCE == "local":
-        files.insert(0, str(paths.local_check_json(DATASET)))
+        files["check"] = str(paths.local_check_json(DATASET))
     return files
 
 
@@ -80,14 +83,6 @@ def local_check_inputs(wildcards=None):
 
 def audit_outputs():
     return [str(paths.audit_json(DATASET)), str(paths.audit_csv(DATASET))]
-
-
-def audit_metadata_inputs(wildcards=None):
-    """The metadata CSVs the audit reads (the synthetic folder holds its own: a directory
-    output, whose files Snakemake cannot name one by one)."""
-    if SOURCE == "synth":
-        return [str(paths.raw_dir(DATASET))]
-    return list(split_metadata().values())
 
 
 def text_outputs():
@@ -113,14 +108,6 @@ def sections_json(*keys):
     import json
 
     return json.dumps({key: config[key] for key in keys}, sort_keys=True)
-
-
-def reference_inputs(wildcards):
-    """The reference captions of a split: inside the synthetic folder, or Clotho's CSV (in
-    data/raw/ or in the local folder)."""
-    if SOURCE == "synth":
-        return [str(paths.raw_dir(DATASET))]
-    return [split_captions(wildcards.split)]
 
 
 def evaluation_inputs():

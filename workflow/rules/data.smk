@@ -8,27 +8,30 @@ localrules:
     download_panns,
 
 
+import os
 import re
 import shlex
 
-RAW = str(paths.raw_dir(DATASET))
 
 
 if SOURCE == "synth":
 
-    rule synthesize:
+    rule synthesize:  # one folder in Clotho's layout; its files are named one by one
         output:
-            directory(RAW),
+            captions=[split_captions(split) for split in SPLITS],
+            metadata=list(split_metadata().values()),
+            audio=[directory(split_audio(split)) for split in SPLITS],
         params:
+            root=lambda wildcards, output: os.path.dirname(output.captions[0]),
             seed=config["dataset"]["synth"]["seed"],
             clips=",".join(f"{s}={n}" for s, n in config["dataset"]["synth"]["clips"].items()),
             seconds=config["dataset"]["synth"]["seconds"],
         conda:
             MAAC_ENV,
         log:
-            f"{LOGS}/data/synthesize.log",
+            log_path("data", "synthesize"),
         shell:
-            "maac synth {output:q} --seed {params.seed} --clips {params.clips}"
+            "maac synth {params.root:q} --seed {params.seed} --clips {params.clips}"
             " --seconds {params.seconds} 2>&1 | tee {log:q}"
 
 elif SOURCE == "zenodo":
@@ -48,7 +51,7 @@ elif SOURCE == "zenodo":
         conda:
             MAAC_ENV,
         log:
-            f"{LOGS}/data/download_{{name}}.log",
+            log_path("data", "download_{name}"),
         shell:
             "maac download url {params.url:q} {output:q} --md5 {params.md5} 2>&1 | tee {log:q}"
 
@@ -62,7 +65,7 @@ elif SOURCE == "zenodo":
         conda:
             MAAC_ENV,
         log:
-            f"{LOGS}/data/extract_{{split}}.log",
+            log_path("data", "extract_{split}"),
         shell:
             "maac extract {input:q} {output:q} --strip {wildcards.split} 2>&1 | tee {log:q}"
 
@@ -89,7 +92,7 @@ else:  # local: nothing is written into the folder; the manifests point at its f
         conda:
             MAAC_ENV,
         log:
-            f"{LOGS}/data/local_check.log",
+            log_path("data", "local_check"),
         shell:
             "maac local-check {params.path:q} --layout {params.layout} --splits {params.splits}"
             " {params.official} {params.md5} --out {output:q} 2>&1 | tee {log:q}"
@@ -104,32 +107,29 @@ rule download_panns:
     conda:
         MAAC_ENV,
     log:
-        f"{LOGS}/data/download_panns.log",
+        log_path("data", "download_panns"),
     shell:
         "maac download url {params.url:q} {output:q} --md5 {params.md5} 2>&1 | tee {log:q}"
 
 
 rule manifest:
     input:
-        manifest_inputs,
+        unpack(manifest_inputs),
     output:
         str(paths.manifest_csv(DATASET, "{split}")),
-    params:
-        captions=lambda wildcards: split_captions(wildcards.split),
-        audio=lambda wildcards: split_audio(wildcards.split),
     conda:
         MAAC_ENV,
     log:
-        f"{LOGS}/data/manifest_{{split}}.log",
+        log_path("data", "manifest_{split}"),
     shell:
-        "maac manifest --split {wildcards.split} --captions {params.captions:q}"
-        " --audio-dir {params.audio:q} --out {output:q} 2>&1 | tee {log:q}"
+        "maac manifest --split {wildcards.split} --captions {input.captions:q}"
+        " --audio-dir {input.audio:q} --out {output:q} 2>&1 | tee {log:q}"
 
 
 rule audit:
     input:
         manifests=[str(paths.manifest_csv(DATASET, split)) for split in SPLITS],
-        metadata=audit_metadata_inputs,
+        metadata=list(split_metadata().values()),
     output:
         json=str(paths.audit_json(DATASET)),
         table=report(str(paths.audit_csv(DATASET)), caption="../report/audit.rst",
@@ -141,7 +141,7 @@ rule audit:
     conda:
         MAAC_ENV,
     log:
-        f"{LOGS}/data/audit.log",
+        log_path("data", "audit"),
     shell:
         "maac audit --manifests {input.manifests:q} {params.metadata} --out {output.json:q}"
         " --table {output.table:q} --threads {threads} 2>&1 | tee {log:q}"

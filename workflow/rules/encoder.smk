@@ -62,7 +62,7 @@ rule encoder_frozen:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/encoder/frozen.log",
+        log_path("encoder", "frozen"),
     shell:
         "maac train encoder --phase frozen --settings {params.settings:q}"
         " --labels-train {input.labels_train:q} --labels-validation {input.labels_validation:q}"
@@ -87,7 +87,7 @@ rule encoder_finetune:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/encoder/finetune.log",
+        log_path("encoder", "finetune"),
     shell:
         "maac train encoder --phase finetune --settings {params.settings:q} --init {input.init:q}"
         " --labels-train {input.labels_train:q} --labels-validation {input.labels_validation:q}"

@@ -21,7 +21,7 @@ rule decode:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/decode/{{variant}}_seed{{seed}}_{{stage}}_{{split}}.log",
+        log_path("decode", "{variant}_seed{seed}_{stage}_{split}"),
     shell:
         "maac decode --checkpoint {input.checkpoint:q} --encoder {input.encoder:q}"
         " --features {input.features:q}"
@@ -32,20 +32,19 @@ rule decode:
 rule evaluate:
     input:
         captions=rules.decode.output[0],
-        references=reference_inputs,
+        references=lambda wildcards: split_captions(wildcards.split),
     output:
         metrics=str(paths.metrics_json(RUN_NAME, *WILD)),
         scores=str(paths.scores_csv(RUN_NAME, *WILD)),
     params:
-        references=lambda wildcards: split_captions(wildcards.split),
         run=config["run"],
         settings=sections_json("statistics"),
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/evaluate/{{variant}}_seed{{seed}}_{{stage}}_{{split}}.log",
+        log_path("evaluate", "{variant}_seed{seed}_{stage}_{split}"),
     shell:
-        "maac evaluate {input.captions:q} {params.references:q} --out {output.metrics:q}"
+        "maac evaluate {input.captions:q} {input.references:q} --out {output.metrics:q}"
         " --scores {output.scores:q} --run {params.run:q} --variant {wildcards.variant}"
         " --seed {wildcards.seed} --stage {wildcards.stage} --split {wildcards.split}"
         " --settings {params.settings:q} 2>&1 | tee {log:q}"
@@ -65,7 +64,7 @@ rule bundle:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/bundle/{{variant}}_seed{{seed}}.log",
+        log_path("bundle", "{variant}_seed{seed}"),
     shell:
         "maac bundle --checkpoint {input.checkpoint:q} --encoder {input.encoder:q}"
         " --vocab {input.vocab:q}"
@@ -90,7 +89,7 @@ rule tables:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/tables.log",
+        log_path("report", "tables"),
     shell:
         "maac tables --settings {params.settings:q} --models {params.models}"
         " --metrics {input.metrics:q} --scores {input.scores:q}"
@@ -112,7 +111,7 @@ rule forest_plot:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/forest_plot.log",
+        log_path("report", "forest_plot"),
     shell:
         "maac figure intervals {input:q} --out {output:q} 2>&1 | tee {log:q}"
 
@@ -133,7 +132,7 @@ rule attention_figure:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/attention_figure.log",
+        log_path("report", "attention_figure"),
     shell:
         "maac figure attention --model {input.bundle:q} --features {input.features:q}"
         " --count 3 --max-length {params.max_length} --out {output:q} 2>&1 | tee {log:q}"
@@ -152,6 +151,6 @@ rule training_curves:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/training_curves.log",
+        log_path("report", "training_curves"),
     shell:
         "maac figure curves {input:q} --out {output:q} 2>&1 | tee {log:q}"

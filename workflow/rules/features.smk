@@ -12,7 +12,7 @@ rule features:
     conda:
         MAAC_ENV
     log:
-        f"{LOGS}/features/{{split}}.log",
+        log_path("features", "{split}"),
     shell:
         "maac features --manifest {input.manifest:q} --out {output:q} --workers {threads}"
         " --settings {params.settings:q} 2>&1 | tee {log:q}"

@@ -16,7 +16,7 @@ rule text:
     conda:
         MAAC_ENV,
     log:
-        f"{LOGS}/text/text.log",
+        log_path("text", "text"),
     shell:
         "maac text build --train {input.train:q} --manifests {input.manifests:q}"
         " --vocab {output.vocab:q} --keywords {output.keywords:q}"
