@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,13 +28,56 @@ def repo() -> Path:
     return REPO
 
 
-@pytest.fixture
-def cli_env() -> dict[str, str]:
+def subprocess_env() -> dict[str, str]:
     """The environment for subprocesses: this interpreter's bin/ (maac, snakemake) on PATH."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["DVC_NO_ANALYTICS"] = "1"
     return env
+
+
+@pytest.fixture
+def cli_env() -> dict[str, str]:
+    return subprocess_env()
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    """One real Snakemake run of the tiny demo (2 seeds of base and maac, 2 epochs a stage)."""
+
+    work: Path  # the --directory: data/, results/tiny/, logs/
+    cmd: list[str]  # the snakemake command line that made it (add --report FILE and the like)
+    env: dict[str, str]  # its environment (MLflow store in work/results/mlflow.db)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
+    """The DAG run once per session, shared by the tests that read what it made (the training
+    rules' outputs and MLflow runs, the report); a failed run fails each of them."""
+    import subprocess
+
+    from tests.test_training import tiny_config
+
+    config = tiny_config(epochs=2)
+    config["seeds"], config["variants"] = [1, 2], ["base", "maac"]  # intervals over seeds
+    config["dataset"]["synth"].update(
+        clips={"development": 8, "validation": 4, "evaluation": 4}, seconds=2.0)
+    config["text"]["keywords"]["count"] = 10
+    root = tmp_path_factory.mktemp("tiny_run")
+    configfile = root / "tiny.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    work = root / "work"
+    work.mkdir()
+    env = {**subprocess_env(),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'results' / 'mlflow.db'}"}
+    env.pop("MAAC_PIPELINE_ID", None)
+    snakefile = Path(os.environ.get("MAAC_SNAKEFILE", REPO / "Snakefile"))
+    cmd = ["snakemake", "-s", str(snakefile), "--directory", str(work), "--cores", "2",
+           "--configfile", str(configfile)]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
+    if result.returncode != 0:
+        pytest.fail("the tiny run failed:\n" + result.stdout[-3000:] + result.stderr[-3000:])
+    return TinyRun(work, cmd, env)
 
 
 def load_yaml(path: Path) -> dict:

@@ -10,11 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from maac.evaluation.table_html import CLASS, STYLE, markdown_fragment, markdown_page
-from tests.conftest import REPO
-from tests.test_training import tiny_config
+from tests.conftest import TinyRun
 
 MARKDOWN = """\
 | model | B4 | CIDEr-D | FENSE <new> | seeds |
@@ -46,26 +44,12 @@ def test_markdown_tables_and_footnotes_become_html() -> None:
 
 @pytest.mark.integration
 def test_report_front_page_shows_the_tables_in_a_browser(
-    tmp_path: Path, cli_env: dict[str, str]
+    tmp_path: Path, tiny_run: TinyRun
 ) -> None:
-    """A tiny run end to end, `snakemake --report`, then Chromium (headless) renders the page:
+    """The tiny run (shared), `snakemake --report`, then Chromium (headless) renders the page:
     the front page holds Table 1 and Table 2 as tables before the figures' and DAG's links."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    config = tiny_config(epochs=1)
-    config["seeds"], config["variants"] = [1], ["base", "maac"]
-    config["dataset"]["synth"].update(
-        clips={"development": 8, "validation": 4, "evaluation": 4}, seconds=2.0)
-    config["text"]["keywords"]["count"] = 10
-    configfile = tmp_path / "tiny.yaml"
-    configfile.write_text(yaml.safe_dump(config))
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {**cli_env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
-    env.pop("MAAC_PIPELINE_ID", None)
-    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "2",
-           "--configfile", str(configfile)]
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    work, cmd, env = tiny_run.work, tiny_run.cmd, tiny_run.env
     for name in ("table1", "table2"):
         page = (work / "results/tiny" / f"{name}.html").read_text()
         assert page.count("<table>") == 2 and "CIDEr-D" in page  # the table, its comparisons

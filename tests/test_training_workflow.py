@@ -3,41 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import REPO
-from tests.test_training import tiny_config
+from tests.conftest import TinyRun
 
 pytestmark = pytest.mark.integration
-SNAKEFILE = Path(os.environ.get("MAAC_SNAKEFILE", REPO / "Snakefile"))
 
 
-def test_tiny_demo_trains_every_stage_and_tracks_each_in_mlflow(
-    tmp_path: Path, cli_env: dict[str, str]
-) -> None:
+def test_tiny_demo_trains_every_stage_and_tracks_each_in_mlflow(tiny_run: TinyRun) -> None:
     from mlflow.tracking import MlflowClient
 
-    config = tiny_config(epochs=2)
-    config["seeds"], config["variants"] = [1, 2], ["base", "maac"]  # intervals over seeds
-    config["dataset"]["synth"].update(
-        clips={"development": 8, "validation": 4, "evaluation": 4}, seconds=2.0)
-    config["text"]["keywords"]["count"] = 10
-    configfile = tmp_path / "tiny.yaml"
-    configfile.write_text(yaml.safe_dump(config))
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {**cli_env, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'results' / 'mlflow.db'}"}
-    env.pop("MAAC_PIPELINE_ID", None)
-    cmd = ["snakemake", "-s", str(SNAKEFILE), "--directory", str(work), "--cores", "2",
-           "--configfile", str(configfile)]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
+    work, cmd, env = tiny_run.work, tiny_run.cmd, tiny_run.env
     run = work / "results" / "tiny"
     stages = {"encoder/frozen": "encoder_frozen", "encoder/finetune": "encoder_finetune"}
     for seed in (1, 2):
