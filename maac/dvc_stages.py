@@ -42,8 +42,8 @@ HEADER = """\
 
 def scores_files(config: dict[str, Any]) -> list[Path]:
     """The files ``dvc metrics show`` reads for a run: mean, lower and upper bound per model."""
-    return [paths.dvc_scores(config["run"], f"{variant}_{stage}", kind)
-            for variant, stage in table_models(config) for kind in paths.SCORE_KINDS]
+    return [paths.dvc_scores(config["run"], f"{variant}_{phase}", kind)
+            for variant, phase in table_models(config) for kind in paths.SCORE_KINDS]
 
 
 def _cmd(targets: list[str], configfile: str) -> str:
@@ -88,7 +88,7 @@ def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
                  "maac/training", "workflow/rules/encoder.smk"],
         "params": [{configfile: ["encoder", "training", "seeds"]}],
         "outs": [s(d) for d in phases]}
-    trained = [captioner_dir(run, v, seed, stage) for v, seed, stage in captioner_stages(config)]
+    trained = [captioner_dir(run, v, seed, phase) for v, seed, phase in captioner_stages(config)]
     stages["captioner"] = {
         "cmd": _cmd([s(stage_metrics_json(d)) for d in trained], configfile),
         "deps": [s(phases[1]), s(features), s(text), "maac/models", "maac/decoding",
@@ -96,13 +96,13 @@ def _stages(prefix: str, configfile: str) -> dict[str, dict[str, Any]]:
         "params": [{configfile: ["captioner", "training", "decoding.max_length"]}],
         "outs": [s(d) for d in trained]}
 
-    evaluated = [(v, seed, stage) for v, seed, stage in captioner_stages(config)]
+    evaluated = [(v, seed, phase) for v, seed, phase in captioner_stages(config)]
     small: list[str] = []  # JSON a person reads: in git beside dvc.lock, not in the cache
     outs: list[str] = []
-    for v, seed, stage in evaluated:
-        small.append(s(paths.metrics_json(run, v, seed, stage, test)))
-        outs.append(s(paths.decoded_csv(run, v, seed, stage, test)))
-        outs.append(s(paths.scores_csv(run, v, seed, stage, test)))
+    for v, seed, phase in evaluated:
+        small.append(s(paths.metrics_json(run, v, seed, phase, test)))
+        outs.append(s(paths.decoded_csv(run, v, seed, phase, test)))
+        outs.append(s(paths.scores_csv(run, v, seed, phase, test)))
     bundles = [s(paths.bundle(run, v, seed)) for seed in config["seeds"]
                for v in config["variants"]]
     tables = [s(paths.table_files(run, name)[key]) for name in paths.TABLES
@@ -128,8 +128,8 @@ def _plots(prefix: str, configfile: str) -> list[dict[str, Any]]:
     config = load_config(paths.REPO / configfile)  # names stay relative to the root
     run = config["run"]
     encoder = [stage_metrics_json(encoder_dir(run, p)) for p in ("frozen", "finetune")]
-    captioner = [stage_metrics_json(captioner_dir(run, v, seed, stage))
-                 for v, seed, stage in captioner_stages(config)]
+    captioner = [stage_metrics_json(captioner_dir(run, v, seed, phase))
+                 for v, seed, phase in captioner_stages(config)]
     files = [*encoder, *captioner]
     return [
         {f"{prefix}: training loss per epoch": {

@@ -151,9 +151,9 @@ def encoder_dir(run: str, phase: str) -> Path:
     return run_dir(run) / "encoder" / phase
 
 
-def captioner_dir(run: str, variant: str, seed: int | str, stage: str) -> Path:
-    """results/{run}/{variant}/seed{seed}/{stage}/ (stage ce or rl): best.pt, last.pt, metrics."""
-    return run_dir(run) / variant / f"seed{seed}" / stage
+def captioner_dir(run: str, variant: str, seed: int | str, phase: str) -> Path:
+    """results/{run}/{variant}/seed{seed}/{phase}/ (phase ce or rl): best.pt, last.pt, metrics."""
+    return run_dir(run) / variant / f"seed{seed}" / phase
 
 
 # the files of one training stage's folder (encoder_dir, captioner_dir)
@@ -177,9 +177,9 @@ def state_pt(stage_dir: Path | str) -> Path:
     return Path(stage_dir) / "state.pt"
 
 
-def decoded_csv(run: str, variant: str, seed: int | str, stage: str, split: str) -> Path:
-    """Beam-search captions of a stage's (ce, rl) best checkpoint on a split."""
-    return model_dir(run, variant, seed) / f"captions_{stage}_{split}.csv"
+def decoded_csv(run: str, variant: str, seed: int | str, phase: str, split: str) -> Path:
+    """Beam-search captions of a phase's (ce, rl) best checkpoint on a split."""
+    return model_dir(run, variant, seed) / f"captions_{phase}_{split}.csv"
 
 
 def bundle(run: str, variant: str, seed: int | str) -> Path:
@@ -187,14 +187,14 @@ def bundle(run: str, variant: str, seed: int | str) -> Path:
     return model_dir(run, variant, seed) / "model.bundle"
 
 
-def metrics_json(run: str, variant: str, seed: int | str, stage: str, split: str) -> Path:
-    """aac-metrics scores of a stage's (ce, rl) captions of a split."""
-    return model_dir(run, variant, seed) / f"metrics_{stage}_{split}.json"
+def metrics_json(run: str, variant: str, seed: int | str, phase: str, split: str) -> Path:
+    """aac-metrics scores of a phase's (ce, rl) captions of a split."""
+    return model_dir(run, variant, seed) / f"metrics_{phase}_{split}.json"
 
 
-def scores_csv(run: str, variant: str, seed: int | str, stage: str, split: str) -> Path:
-    """Per-clip scores of a stage's captions of a split (one row per clip)."""
-    return model_dir(run, variant, seed) / f"scores_{stage}_{split}.csv"
+def scores_csv(run: str, variant: str, seed: int | str, phase: str, split: str) -> Path:
+    """Per-clip scores of a phase's captions of a split (one row per clip)."""
+    return model_dir(run, variant, seed) / f"scores_{phase}_{split}.csv"
 
 
 def table(run: str, name: str, ext: str) -> Path:

@@ -33,9 +33,9 @@ def _files(stage: str) -> list[str]:
 STAGES = [
     ["train", "encoder", "--phase", "frozen", *_files("encoder_frozen"), *COMMON],
     ["train", "encoder", "--phase", "finetune", *_files("encoder_finetune"), *UNTRACKED],
-    ["train", "captioner", "--stage", "ce", "--variant", "maac", "--seed", "1",
+    ["train", "captioner", "--phase", "ce", "--variant", "maac", "--seed", "1",
      *_files("captioner_ce"), *UNTRACKED],
-    ["train", "captioner", "--stage", "rl", "--variant", "maac", "--seed", "1",
+    ["train", "captioner", "--phase", "rl", "--variant", "maac", "--seed", "1",
      *_files("captioner_rl"), "--encoder", "results/tiny/encoder/finetune/best.pt",
      *UNTRACKED],
     ["bundle", "--checkpoint", "results/tiny/maac/seed1/rl/best.pt", "--vocab",

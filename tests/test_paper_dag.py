@@ -204,16 +204,16 @@ def _check_outputs(work: Path, stand_in: clotho_stand_in.StandIn, config: dict,
 
     # The paper's decoder in every captioner stage; CE and RL of maac, CE of base.
     results = work / "results" / "clotho"
-    for variant, stages in {"base": ["ce"], "maac": ["ce", "rl"]}.items():
-        for stage in stages:
-            meta = torch.load(results / variant / "seed1" / stage / "best.pt",
+    for variant, phases in {"base": ["ce"], "maac": ["ce", "rl"]}.items():
+        for phase in phases:
+            meta = torch.load(results / variant / "seed1" / phase / "best.pt",
                               map_location="cpu", weights_only=True)["meta"]
             assert meta["variant"] == variant and meta["captioner"]["hidden_dim"] == 512
             assert meta["encoder"]["width"] == 1.0
             scores = json.loads((results / variant / "seed1" /
-                                 f"metrics_{stage}_evaluation.json").read_text())
+                                 f"metrics_{phase}_evaluation.json").read_text())
             assert 0 <= scores["bleu_1"] <= 1
-            with (results / variant / "seed1" / f"captions_{stage}_evaluation.csv").open() as f:
+            with (results / variant / "seed1" / f"captions_{phase}_evaluation.csv").open() as f:
                 assert {r["file_name"] for r in csv.DictReader(f)} == set(
                     stand_in.clips["evaluation"])
     assert "| Base (acoustic attention only), cross-entropy |" in (

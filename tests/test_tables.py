@@ -21,7 +21,7 @@ MODELS_NA = "FENSE, SBERT-sim, FER and SPIDEr-FL need their models: run maac met
 CLIPS = [f"clip {i:02d}.wav" for i in range(30)]
 
 
-def _write(run: str, variant: str, seed: int, stage: str, cider: np.ndarray,
+def _write(run: str, variant: str, seed: int, phase: str, cider: np.ndarray,
            fense: np.ndarray | None = None, fingerprint: str = "f00d") -> None:
     """A metrics JSON and a per-clip table whose CIDEr-D scores are ``cider`` (and FENSE's,
     SBERT-sim's and FER's ``fense``, ``fense + 0.1``, 0 when given; else their models are
@@ -49,10 +49,10 @@ def _write(run: str, variant: str, seed: int, stage: str, cider: np.ndarray,
                         "fer": 0.0})
         for key in ("fense", "sbert_sim", "fer"):
             del metrics["unavailable"][key]
-    path = paths.metrics_json(run, variant, seed, stage, "evaluation")
+    path = paths.metrics_json(run, variant, seed, phase, "evaluation")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics))
-    with paths.scores_csv(run, variant, seed, stage, "evaluation").open("w", newline="") as f:
+    with paths.scores_csv(run, variant, seed, phase, "evaluation").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -80,15 +80,15 @@ def _setup(tmp_path: Path, monkeypatch, source: str) -> dict:
 def _tables(config_file: str = "demo.yaml") -> list[str]:
     """`maac tables` with every file it reads and writes, as the Snakefile's rule passes them."""
     from maac.dvc_stages import scores_files
-    from maac.variants import evaluated_stages
+    from maac.variants import evaluated_phases
 
     config = load_yaml(Path(config_file))
     run, test = config["run"], config["dataset"]["splits"]["test"]
-    stages = evaluated_stages(config)
+    phases = evaluated_phases(config)
     argv = ["tables", "--config", config_file, "--no-tracking",
-            "--models", *(f"{v}:{s}:{st}" for v, s, st in stages),
-            "--metrics", *(str(paths.metrics_json(run, v, s, st, test)) for v, s, st in stages),
-            "--scores", *(str(paths.scores_csv(run, v, s, st, test)) for v, s, st in stages)]
+            "--models", *(f"{v}:{s}:{ph}" for v, s, ph in phases),
+            "--metrics", *(str(paths.metrics_json(run, v, s, ph, test)) for v, s, ph in phases),
+            "--scores", *(str(paths.scores_csv(run, v, s, ph, test)) for v, s, ph in phases)]
     for name in paths.TABLES:
         for key, path in paths.table_files(run, name).items():
             argv += [f"--{name}-{key.replace('_', '-')}", str(path)]
@@ -215,7 +215,7 @@ def test_the_papers_numbers_are_shown_only_beside_clotho_v21() -> None:
 
 def test_tables_refuse_files_that_do_not_match_the_models(tmp_path: Path, monkeypatch,
                                                           capsys) -> None:
-    """One metrics and one scores file per --models label; a label names VARIANT:SEED:STAGE."""
+    """One metrics and one scores file per --models label; a label names VARIANT:SEED:PHASE."""
     _setup(tmp_path, monkeypatch, "synth")
     argv = _tables()
     dropped = argv[:argv.index("--metrics") + 1] + argv[argv.index("--metrics") + 2:]
@@ -223,5 +223,5 @@ def test_tables_refuse_files_that_do_not_match_the_models(tmp_path: Path, monkey
     assert "--metrics: 5 files for 6 --models" in capsys.readouterr().err
     bad = [("maac-1-ce" if a == "maac:1:ce" else a) for a in argv]
     assert main(bad) != 0
-    assert "'maac-1-ce' is not VARIANT:SEED:STAGE" in capsys.readouterr().err
+    assert "'maac-1-ce' is not VARIANT:SEED:PHASE" in capsys.readouterr().err
     assert not paths.intervals_json("demo").exists()  # nothing written

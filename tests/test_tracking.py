@@ -46,9 +46,9 @@ def test_stages_are_nested_runs_with_per_epoch_metrics(
     for phase in ("frozen", "finetune"):
         run_encoder(stage_settings(config, f"encoder_{phase}"), phase,
                     stage_files(config, f"encoder_{phase}"), runtime)
-    for stage in ("ce", "rl"):
-        run_captioner(stage_settings(config, f"captioner_{stage}"), stage, "maac", 1,
-                      stage_files(config, f"captioner_{stage}"), runtime)
+    for phase in ("ce", "rl"):
+        run_captioner(stage_settings(config, f"captioner_{phase}"), phase, "maac", 1,
+                      stage_files(config, f"captioner_{phase}"), runtime)
 
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("maac-tiny")

@@ -378,16 +378,16 @@ def test_three_stages_in_process(tiny_data: Path) -> None:
         summary = run_encoder(stage_settings(config, f"encoder_{phase}"), phase,
                               stage_files(config, f"encoder_{phase}"), _runtime())
         assert 0 <= summary["best"] <= 1
-    for stage in ("ce", "rl"):
-        summary = run_captioner(stage_settings(config, f"captioner_{stage}"), stage, "maac", 1,
-                                stage_files(config, f"captioner_{stage}"), _runtime())
+    for phase in ("ce", "rl"):
+        summary = run_captioner(stage_settings(config, f"captioner_{phase}"), phase, "maac", 1,
+                                stage_files(config, f"captioner_{phase}"), _runtime())
         assert summary["best"] >= 0 and "not computed" in summary["spider"]
     out = Path("results/tiny/maac/seed1")
-    for stage in ("ce", "rl"):
-        assert {p.name for p in (out / stage).iterdir()} == {"best.pt", "last.pt",
+    for phase in ("ce", "rl"):
+        assert {p.name for p in (out / phase).iterdir()} == {"best.pt", "last.pt",
                                                              "metrics.json"}
-        model, meta = load_captioner(out / stage / "best.pt")
-        assert meta["stage"] == f"captioner_{stage}" and meta["variant"] == "maac"
+        model, meta = load_captioner(out / phase / "best.pt")
+        assert meta["stage"] == f"captioner_{phase}" and meta["variant"] == "maac"
     assert {p.name for p in Path("results/tiny/encoder/finetune").iterdir()} == {
         "best.pt", "last.pt", "metrics.json"}
 
@@ -547,8 +547,8 @@ def test_ce_and_rl_specaugment_only_if_configured_and_repeatable(
     run_captioner(stage_settings(config, "captioner_ce"), "ce", "base", 1,
                   stage_files(config, "captioner_ce", "base", out=Path("ce_plain")), _runtime())
     assert calls == []
-    for stage in ("ce", "rl"):
-        config["captioner"][stage]["specaugment"] = True
+    for phase in ("ce", "rl"):
+        config["captioner"][phase]["specaugment"] = True
     settings = stage_settings(config, "captioner_ce")
     assert settings["encoder"]["specaugment"] == config["encoder"]["specaugment"]
     weights = []
@@ -645,13 +645,13 @@ def test_sigkill_mid_epoch_then_rerun_gives_bitwise_the_uninterrupted_weights(
 
 # --- captioner checkpoints: the decoder's weights and a reference to the frozen encoder -------
 
-def _stage(config: dict[str, Any], stage: str, root: Path) -> None:
-    """Captioner stage ``stage`` of maac seed 1 into ``root/stage`` (RL from ``root/ce``)."""
+def _stage(config: dict[str, Any], phase: str, root: Path) -> None:
+    """Stage ``captioner_{phase}`` of maac seed 1 into ``root/phase`` (RL from ``root/ce``)."""
     from maac.training.run import run_captioner
 
-    init = None if stage == "ce" else root / "ce" / "last.pt"
-    run_captioner(stage_settings(config, f"captioner_{stage}"), stage, "maac", 1,
-                  stage_files(config, f"captioner_{stage}", out=root / stage, init=init),
+    init = None if phase == "ce" else root / "ce" / "last.pt"
+    run_captioner(stage_settings(config, f"captioner_{phase}"), phase, "maac", 1,
+                  stage_files(config, f"captioner_{phase}", out=root / phase, init=init),
                   _runtime())
 
 
@@ -673,17 +673,17 @@ def test_captioner_checkpoints_hold_the_decoder_and_name_their_encoder(tiny_data
 
     config = tiny_config(epochs=1)
     _encoder(config)
-    for stage in ("ce", "rl"):
-        _stage(config, stage, Path("cap"))
+    for phase in ("ce", "rl"):
+        _stage(config, phase, Path("cap"))
     encoder_path = Path("results/tiny/encoder/finetune/best.pt")
     encoder, _ = read_checkpoint(encoder_path)
-    for stage in ("ce", "rl"):
+    for phase in ("ce", "rl"):
         for name in ("best.pt", "last.pt"):
-            state, meta = read_checkpoint(Path("cap") / stage / name)
+            state, meta = read_checkpoint(Path("cap") / phase / name)
             assert state and all(k.startswith("decoder.") for k in state), name
             assert meta["encoder_checkpoint"] == {"path": str(encoder_path),
                                                   "sha256": file_sha256(encoder_path)}
-        model, _ = load_captioner(Path("cap") / stage / "best.pt")
+        model, _ = load_captioner(Path("cap") / phase / "best.pt")
         whole = model.state_dict()
         assert set(whole) == {f"encoder.{k}" for k in encoder} | set(state)
         assert all(torch.equal(whole[f"encoder.{k}"], v) for k, v in encoder.items())
@@ -722,10 +722,10 @@ def test_an_interrupted_captioner_stage_resumes_to_the_same_bytes(
 
     config = tiny_config(epochs=1)
     _encoder(config)
-    for stage in ("ce", "rl"):
-        config["captioner"][stage]["epochs"] = 3
-    for stage in ("ce", "rl"):
-        _stage(config, stage, Path("whole"))
+    for phase in ("ce", "rl"):
+        config["captioner"][phase]["epochs"] = 3
+    for phase in ("ce", "rl"):
+        _stage(config, phase, Path("whole"))
 
     class Killed(Exception):
         pass
@@ -734,18 +734,18 @@ def test_an_interrupted_captioner_stage_resumes_to_the_same_bytes(
         if epoch == 1:
             raise Killed
 
-    for stage in ("ce", "rl"):
+    for phase in ("ce", "rl"):
         with monkeypatch.context() as patch:
             patch.setattr(loop.NoTracker, "log_epoch", stop_after_first)
             with pytest.raises(Killed):
-                _stage(config, stage, Path("killed"))
-        state = torch.load(Path("killed") / stage / "state.pt", weights_only=True)
-        assert state["training"]["epoch"] == 1 and not (Path("killed") / stage / "last.pt").exists()
+                _stage(config, phase, Path("killed"))
+        state = torch.load(Path("killed") / phase / "state.pt", weights_only=True)
+        assert state["training"]["epoch"] == 1 and not (Path("killed") / phase / "last.pt").exists()
         assert all(k.startswith("decoder.") for k in state["state_dict"])
-        _stage(config, stage, Path("killed"))
+        _stage(config, phase, Path("killed"))
         for name in ("best.pt", "last.pt"):
-            assert (Path("whole") / stage / name).read_bytes() == (
-                Path("killed") / stage / name).read_bytes(), f"{stage}/{name}"
+            assert (Path("whole") / phase / name).read_bytes() == (
+                Path("killed") / phase / name).read_bytes(), f"{phase}/{name}"
 
 
 @pytest.mark.parametrize(("settings", "message"), [

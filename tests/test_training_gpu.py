@@ -30,9 +30,9 @@ def test_four_stages_on_cuda_with_bf16_autocast(tiny_data: Path) -> None:
                               stage_files(config, f"encoder_{phase}"), runtime)
         assert summary["device"] == "cuda"
         assert all(math.isfinite(r["train_loss"]) for r in summary["history"])
-    for stage in ("ce", "rl"):
-        summary = run_captioner(stage_settings(config, f"captioner_{stage}"), stage, "maac", 1,
-                                stage_files(config, f"captioner_{stage}"), runtime)
+    for phase in ("ce", "rl"):
+        summary = run_captioner(stage_settings(config, f"captioner_{phase}"), phase, "maac", 1,
+                                stage_files(config, f"captioner_{phase}"), runtime)
         assert all(math.isfinite(r["train_loss"]) for r in summary["history"])
     model, _ = load_captioner("results/tiny/maac/seed1/rl/best.pt")  # saved for the CPU
     assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.parameters())

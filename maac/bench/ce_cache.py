@@ -70,8 +70,8 @@ def captioner_setup(config: dict[str, Any], width: float, clips: int, seconds: f
     keywords = min(N_KEYWORDS, len(vocab) - 4)
     settings = copy.deepcopy(config)
     settings["training"]["batch_size"] = batch
-    for stage in ("ce", "rl"):  # the cached path: SpecAugment would encode every batch anew
-        settings["captioner"][stage]["specaugment"] = False
+    for phase in ("ce", "rl"):  # the cached path: SpecAugment would encode every batch anew
+        settings["captioner"][phase]["specaugment"] = False
     enc = {**{k: config["encoder"][k] for k in ENCODER_ARCH}, "width": width}
     cap = {k: config["captioner"][k] for k in CAPTIONER_ARCH}
     torch.manual_seed(seed)

@@ -131,9 +131,9 @@ def _track_evaluation(args: argparse.Namespace, corpus: dict[str, Any],
     for key, metric in clip_metrics(corpus, clips).items():
         ci = bootstrap.interval([metric], resamples)
         record.update({key: ci.mean, f"{key}_low": ci.low, f"{key}_high": ci.high})
-    name = f"evaluate {args.variant} seed{args.seed} {args.stage} {args.split}"
+    name = f"evaluate {args.variant} seed{args.seed} {args.phase} {args.split}"
     tags = {"maac.stage": "evaluate", "maac.variant": str(args.variant),
-            "maac.seed": str(args.seed), "maac.eval_stage": str(args.stage),
+            "maac.seed": str(args.seed), "maac.eval_phase": str(args.phase),
             "maac.split": str(args.split)}
     params = {"predictions": str(args.predictions), "references": str(args.references),
               "bootstrap": {"resamples": args.resamples, "seed": args.bootstrap_seed,
@@ -190,10 +190,10 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--out", type=Path, help="metrics JSON to write")
     p.add_argument("--scores", type=Path, help="per-clip scores CSV to write")
     p.add_argument("--run", help="record an MLflow run in experiment maac-RUN (with --variant, "
-                                 "--seed, --stage, --split as tags)")
+                                 "--seed, --phase, --split as tags)")
     p.add_argument("--variant", default="-")
     p.add_argument("--seed", default="-")
-    p.add_argument("--stage", default="-")
+    p.add_argument("--phase", default="-")
     p.add_argument("--split", default="-")
     p.add_argument("--settings", metavar="JSON",
                    help="the config's statistics section as JSON, as the rule passes it: the "

@@ -80,7 +80,7 @@ def register(sub: Any, default_config: Path) -> None:
     p.add_argument("--config", type=Path, default=default_config)
     p.add_argument("--settings", help="the sections run, seeds, variants, dataset, statistics "
                                       "as JSON")
-    p.add_argument("--models", required=True, nargs="+", metavar="VARIANT:SEED:STAGE",
+    p.add_argument("--models", required=True, nargs="+", metavar="VARIANT:SEED:PHASE",
                    help="the test-split evaluations, one per file of --metrics and --scores")
     p.add_argument("--metrics", required=True, nargs="+", type=Path,
                    help="each model's metrics JSON (`maac evaluate --out`)")

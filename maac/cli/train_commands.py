@@ -56,13 +56,13 @@ def _encoder(args: argparse.Namespace) -> None:
 def _captioner(args: argparse.Namespace) -> None:
     from maac.training.run import run_captioner
 
-    settings = _settings(args, f"captioner_{args.stage}")
+    settings = _settings(args, f"captioner_{args.phase}")
     seed = args.seed
     if seed is None:
         if args.settings:
             raise MaacError("--seed is required with --settings")
         seed = load_config(args.config)["seeds"][0]
-    run_captioner(settings, args.stage, args.variant, seed, _files(args, "captions"),
+    run_captioner(settings, args.phase, args.variant, seed, _files(args, "captions"),
                   _runtime(args), no_audio=args.no_audio)
 
 
@@ -121,7 +121,7 @@ def register(sub: Any, default_config: Path) -> None:
     p.set_defaults(handler=_encoder)
 
     p = what.add_parser("captioner", help="stage 2 (ce) or 3 (rl) of one variant and seed")
-    p.add_argument("--stage", required=True, choices=["ce", "rl"])
+    p.add_argument("--phase", required=True, choices=["ce", "rl"])
     p.add_argument("--variant", required=True, choices=VARIANTS)
     p.add_argument("--seed", type=int, help="default: the config's first seed")
     p.add_argument("--init", type=Path, required=True,

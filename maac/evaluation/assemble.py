@@ -19,12 +19,12 @@ TITLES = {"table1": "Table 1: MAAC after cross-entropy and after CIDEr-D optimis
 
 @dataclass(frozen=True)
 class EvaluationFiles:
-    """What the evaluation of one (variant, seed, stage) on the test split wrote, and the
+    """What the evaluation of one (variant, seed, phase) on the test split wrote, and the
     training stage's metrics.json (its MLflow run id) when there is one."""
 
     variant: str
     seed: int
-    stage: str
+    phase: str
     metrics: Path
     scores: Path
     summary: Path | None = None
@@ -33,7 +33,7 @@ class EvaluationFiles:
 def evaluation_files(models: Sequence[str], metrics: Sequence[Path],
                      scores: Sequence[Path], summaries: Sequence[Path] | None
                      ) -> list[EvaluationFiles]:
-    """Zip ``VARIANT:SEED:STAGE`` labels with their files (one of each per label, in order)."""
+    """Zip ``VARIANT:SEED:PHASE`` labels with their files (one of each per label, in order)."""
     lists = {"--metrics": metrics, "--scores": scores, **(
         {"--summaries": summaries} if summaries is not None else {})}
     for flag, files in lists.items():
@@ -44,20 +44,20 @@ def evaluation_files(models: Sequence[str], metrics: Sequence[Path],
     for i, label in enumerate(models):
         parts = label.split(":")
         if len(parts) != 3 or not parts[1].isdigit():
-            raise MaacError(f"--models: {label!r} is not VARIANT:SEED:STAGE (e.g. maac:1:ce)")
+            raise MaacError(f"--models: {label!r} is not VARIANT:SEED:PHASE (e.g. maac:1:ce)")
         out.append(EvaluationFiles(parts[0], int(parts[1]), parts[2], Path(metrics[i]),
                                    Path(scores[i]), Path(summaries[i]) if summaries else None))
     return out
 
 
-def _collect(evaluations: Sequence[EvaluationFiles], stage: str, variant: str) -> list[Any]:
-    """One evaluation per seed of a stage and variant, in the order given."""
+def _collect(evaluations: Sequence[EvaluationFiles], phase: str, variant: str) -> list[Any]:
+    """One evaluation per seed of a phase and variant, in the order given."""
     from maac.evaluation.clip_scores import read_clip_scores
     from maac.evaluation.tables import Evaluation, read_metrics
 
     results = []
     for e in evaluations:
-        if (e.variant, e.stage) != (variant, stage):
+        if (e.variant, e.phase) != (variant, phase):
             continue
         run_id = read_metrics(e.summary).get("run_id") if e.summary is not None else None
         results.append(Evaluation(e.seed, read_metrics(e.metrics), read_clip_scores(e.scores),
@@ -84,8 +84,8 @@ class TableOutputs:
 
 
 def dvc_scores_order(config: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(variant, stage, kind) of each DVC score file, in the order the files are passed."""
-    return [(variant, stage, kind) for variant, stage in table_models(config)
+    """(variant, phase, kind) of each DVC score file, in the order the files are passed."""
+    return [(variant, phase, kind) for variant, phase in table_models(config)
             for kind in paths.SCORE_KINDS]
 
 
@@ -98,7 +98,7 @@ def make_tables(config: dict[str, Any], evaluations: Sequence[EvaluationFiles],
     settings = tables.Settings(**config["statistics"])  # the schema's keys, all required
     comparable = is_clotho_v21(config["dataset"])  # the paper's numbers are on Clotho v2.1
     main = main_variant(config)
-    results1 = {stage: _collect(evaluations, stage, main) for stage in ("ce", "rl")}
+    results1 = {phase: _collect(evaluations, phase, main) for phase in ("ce", "rl")}
     results2 = {v: _collect(evaluations, "ce", v) for v in config["variants"]}
     sampler = tables.resampler([*results1.values(), *results2.values()], settings)
     seeds = len(config["seeds"])
@@ -136,15 +136,15 @@ def write_dvc_scores(config: dict[str, Any], summary: dict[str, Any],
     """Per model of the tables, its scores (x100) as flat JSON, one file for the means and one
     per interval bound (the rows of `dvc metrics show`); ``files`` in ``dvc_scores_order``."""
     from maac.atomic import atomic_file
-    from maac.evaluation.tables import STAGE_NAMES, VARIANT_NAMES, slug
+    from maac.evaluation.tables import PHASE_NAMES, VARIANT_NAMES, slug
 
     order = dvc_scores_order(config)
     if len(files) != len(order):
         raise MaacError(f"--dvc-scores: {len(files)} files for {len(order)} (model, statistic) "
                         "pairs; pass mean, lower, upper for each model of the tables")
     fields = dict(zip(paths.SCORE_KINDS, ("mean", "low", "high"), strict=True))
-    for (variant, stage, kind), path in zip(order, files, strict=True):
-        key = slug(f"{VARIANT_NAMES[variant]}, {STAGE_NAMES[stage]}")
+    for (variant, phase, kind), path in zip(order, files, strict=True):
+        key = slug(f"{VARIANT_NAMES[variant]}, {PHASE_NAMES[phase]}")
         cells: dict[str, dict[str, float]] = {}
         for table in paths.TABLES:
             row = summary[table]["cells"].get(key, {})

@@ -1,4 +1,4 @@
-"""The per-clip score tables (``scores_{stage}_{split}.csv``) and the corpus metric each one
+"""The per-clip score tables (``scores_{phase}_{split}.csv``) and the corpus metric each one
 gives under bootstrap resampling (:mod:`maac.stats.clip_metrics`).
 
 Which metric is resampled how (docs/statistics.md says why):

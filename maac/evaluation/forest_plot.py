@@ -9,7 +9,7 @@ from pathlib import Path
 from maac.atomic import atomic_file
 from maac.errors import MaacError
 from maac.evaluation.paper import VARIANT_NAMES
-from maac.evaluation.tables import SHORT_NAMES, STAGE_NAMES
+from maac.evaluation.tables import PHASE_NAMES, SHORT_NAMES
 
 NAMES = {"cider_d": "CIDEr-D", "bleu_4": "BLEU-4", "spider": "SPIDEr"}
 
@@ -19,14 +19,14 @@ def model_order(label: str) -> tuple[tuple[int, str], str]:
     paper's order (variants as in Table 2, CE before RL) and a short name ("Base, CE")."""
     for index, (variant, name) in enumerate(VARIANT_NAMES.items()):
         if label.startswith(f"{name}, "):
-            stage = label[len(name) + 2:]
-            key = next((k for k, full in STAGE_NAMES.items() if full == stage), stage)
+            phase = label[len(name) + 2:]
+            key = next((k for k, full in PHASE_NAMES.items() if full == phase), phase)
             return (index, key), f"{SHORT_NAMES.get(variant, variant)}, {key.upper()}"
     return (len(VARIANT_NAMES), label), label
 
 
 def draw_forest(intervals: Path | str, out: Path | str, metric: str = "cider_d") -> int:
-    """One line per model (Table 1's stages, Table 2's variants, each once); returns how many."""
+    """One line per model (Table 1's phases, Table 2's variants, each once); returns how many."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -39,7 +39,7 @@ TABLE1_COLUMNS += DCASE2024_COLUMNS
 TABLE2_COLUMNS = [("bleu_4", "B4"), ("cider_d", "CIDEr-D"), ("spider", "SPIDEr"),
                   *DCASE2024_COLUMNS]
 COUNTS = ("vocab",)  # shown as they are (not x100), without an interval
-STAGE_NAMES = {"ce": "cross-entropy", "rl": "CIDEr-D optimised (RL)"}
+PHASE_NAMES = {"ce": "cross-entropy", "rl": "CIDEr-D optimised (RL)"}
 SHORT_NAMES = {"base": "Base", "prev_words": "+ prev. words", "keywords": "+ keywords",
                "both_unshared": "+ both, unshared", "maac": "MAAC"}
 
@@ -169,16 +169,16 @@ def _runs(system: list[Evaluation]) -> str:
 
 def table1(results: dict[str, list[Evaluation]], sampler: Resampler, comparable: bool,
            variant: str = "maac") -> list[Row]:
-    """Our main variant after each stage; on Clotho, the paper's value beside every cell."""
+    """Our main variant after each phase; on Clotho, the paper's value beside every cell."""
     rows = []
-    for stage, system in results.items():
+    for phase, system in results.items():
         if not system:
             continue
         cells = {key: cell(system, key, sampler) for key, _ in TABLE1_COLUMNS}
-        paper = ({key: paper_mark(TABLE1[stage][key], cells[key]) for key, _ in TABLE1_COLUMNS
-                  if key in TABLE1[stage]} if comparable else {})
-        values = dict(TABLE1[stage]) if comparable else {}
-        rows.append(Row(f"{VARIANT_NAMES[variant]}, {STAGE_NAMES[stage]}", cells, paper,
+        paper = ({key: paper_mark(TABLE1[phase][key], cells[key]) for key, _ in TABLE1_COLUMNS
+                  if key in TABLE1[phase]} if comparable else {})
+        values = dict(TABLE1[phase]) if comparable else {}
+        rows.append(Row(f"{VARIANT_NAMES[variant]}, {PHASE_NAMES[phase]}", cells, paper,
                         values, len(system), len(sampler.clips), _runs(system)))
     return rows
 
@@ -196,7 +196,7 @@ def table2(results: dict[str, list[Evaluation]], sampler: Resampler,
                      "did not converge" for key, _ in TABLE2_COLUMNS
                      if key in next(n for n in TABLE2.values() if n)}
         values = dict(numbers) if comparable and numbers else {}
-        rows.append(Row(f"{VARIANT_NAMES[variant]}, {STAGE_NAMES['ce']}", cells, paper, values,
+        rows.append(Row(f"{VARIANT_NAMES[variant]}, {PHASE_NAMES['ce']}", cells, paper, values,
                         len(system), len(sampler.clips) if system else 0, _runs(system)))
     return rows
 

@@ -4,7 +4,7 @@ The prior captions every clip with one training caption: the one with the best m
 on (a sample of) the training clips, document frequencies from the training references. Its
 validation CIDEr-D is the floor a captioner must clear to show that it uses the audio. (The
 other floor, a CE model trained and validated on blank encoder outputs, is
-``maac train captioner --stage ce --no-audio``.)
+``maac train captioner --phase ce --no-audio``.)
 """
 
 from __future__ import annotations

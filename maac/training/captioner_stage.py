@@ -110,7 +110,7 @@ class CaptionerRecipe(Recipe):
     """What the CE and RL stages share: data, frozen-encoder outputs, greedy validation."""
 
     model: CaptionModel
-    stage = ""  # "ce" or "rl": the config section ``captioner.{stage}``
+    phase = ""  # "ce" or "rl": the config section ``captioner.{phase}``
 
     def __init__(
         self, settings: dict[str, Any], train: Split, val: Split, vocab: Vocabulary,
@@ -126,7 +126,7 @@ class CaptionerRecipe(Recipe):
         self.model.encoder.eval()
         autocast = device.type == "cuda"
         augment = None  # SpecAugment of the training input: the encoder runs on every batch
-        if settings["captioner"][self.stage]["specaugment"]:
+        if settings["captioner"][self.phase]["specaugment"]:
             augment = InputSpecAugment(settings["encoder"]["specaugment"])
         self.train_out = FrozenEncoderOutputs(self.model.encoder, train, self.batch_size, device,
                                               cache, autocast, augment)
@@ -191,7 +191,7 @@ class CaptionerRecipe(Recipe):
 class CERecipe(CaptionerRecipe):
     """Stage 2: cross-entropy with label smoothing and scheduled sampling."""
 
-    stage = "ce"
+    phase = "ce"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -248,7 +248,7 @@ def scst_loss(advantage: Tensor, logprobs: Tensor, lengths: Tensor) -> Tensor:
 class SCSTRecipe(CaptionerRecipe):
     """Stage 3: self-critical sequence training with CIDEr-D rewards and a greedy baseline."""
 
-    stage = "rl"
+    phase = "rl"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

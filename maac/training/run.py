@@ -162,7 +162,7 @@ def run_encoder(settings: dict[str, Any], phase: str, files: StageFiles,
     return _run_stage(settings, files, stage, runtime)
 
 
-def run_captioner(settings: dict[str, Any], stage: str, variant: str, seed: int,
+def run_captioner(settings: dict[str, Any], phase: str, variant: str, seed: int,
                   files: StageFiles, runtime: Runtime, no_audio: bool = False,
                   ) -> dict[str, Any]:
     """Stage 2 (``ce``, from the encoder checkpoint ``files.init``) or 3 (``rl``, from the CE
@@ -175,20 +175,20 @@ def run_captioner(settings: dict[str, Any], stage: str, variant: str, seed: int,
         captioner_for_rl,
     )
 
-    if stage not in ("ce", "rl"):
-        raise ValueError(f"stage must be ce or rl, not {stage!r}")
-    name = f"captioner_{stage}"
+    if phase not in ("ce", "rl"):
+        raise ValueError(f"phase must be ce or rl, not {phase!r}")
+    name = f"captioner_{phase}"
     if files.init is None:
         raise MaacError(f"{name}: no --init given (the "
-                        f"{'encoder' if stage == 'ce' else 'CE'} checkpoint)")
+                        f"{'encoder' if phase == 'ce' else 'CE'} checkpoint)")
     splits = settings["dataset"]["splits"]
-    sub = settings["captioner"][stage]
+    sub = settings["captioner"][phase]
 
     def recipe(device: torch.device, inputs: dict[str, Path], hashes: dict[str, str]) -> Recipe:
         vocab = Vocabulary.load(inputs["vocab"])
         keywords = KeywordTable.load(inputs["keywords"]).words
         text_hashes = {k: hashes[k] for k in ("vocab_sha256", "keywords_sha256")}
-        if stage == "ce":
+        if phase == "ce":
             model = captioner_for_ce(settings, variant, inputs["init"], vocab, keywords,
                                      text_hashes, str(inputs["keywords"]), hashes["init_sha256"])
         else:
@@ -200,7 +200,7 @@ def run_captioner(settings: dict[str, Any], stage: str, variant: str, seed: int,
                                captions=inputs["captions_validation"],
                                audio_cfg=settings["audio"])
         cache = bool(sub.get("cache_encoder", True))
-        recipe_type = CERecipe if stage == "ce" else SCSTRecipe
+        recipe_type = CERecipe if phase == "ce" else SCSTRecipe
         return recipe_type(settings, train_split, val_split, vocab, model, device, seed, cache,
                            no_audio)
 

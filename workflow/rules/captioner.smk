@@ -51,7 +51,7 @@ rule captioner_ce:
     log:
         log_path("captioner", "{variant}_seed{seed}_ce"),
     shell:
-        "maac train captioner --stage ce --variant {wildcards.variant} --seed {wildcards.seed}"
+        "maac train captioner --phase ce --variant {wildcards.variant} --seed {wildcards.seed}"
         " --settings {params.settings:q} --init {input.encoder:q}"
         f" {CAPTIONS} {STAGE_FILES} --threads {{threads}} 2>&1 | tee {{log:q}}"
 
@@ -80,6 +80,6 @@ rule captioner_rl:
     log:
         log_path("captioner", "{variant}_seed{seed}_rl"),
     shell:
-        "maac train captioner --stage rl --variant {wildcards.variant} --seed {wildcards.seed}"
+        "maac train captioner --phase rl --variant {wildcards.variant} --seed {wildcards.seed}"
         " --settings {params.settings:q} --init {input.init:q} --encoder {input.encoder:q}"
         f" {CAPTIONS} {STAGE_FILES} --threads {{threads}} 2>&1 | tee {{log:q}}"

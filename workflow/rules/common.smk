@@ -3,7 +3,7 @@ files are (downloaded, synthesised or local), rule all's targets."""
 
 from maac import paths
 from maac import variants
-from maac.variants import captioner_stages, evaluated_stages, main_variant
+from maac.variants import captioner_stages, evaluated_phases, main_variant
 
 DATASET = config["dataset"]["name"]
 SOURCE = config["dataset"]["source"]  # zenodo, synth or local
@@ -98,9 +98,9 @@ MAIN_VARIANT = main_variant(config)
 TEST_SPLIT = config["dataset"]["splits"]["test"]
 
 
-def final_stage(variant):
+def final_phase(variant):
     """The paper optimises CIDEr-D (RL) for its full model only; the ablation stops at CE."""
-    return variants.final_stage(config, variant)
+    return variants.final_phase(config, variant)
 
 
 def sections_json(*keys):
@@ -111,20 +111,20 @@ def sections_json(*keys):
 
 
 def evaluation_inputs():
-    """The tables' inputs, one per (variant, seed, stage) of ``evaluated_stages``, in its order:
+    """The tables' inputs, one per (variant, seed, phase) of ``evaluated_phases``, in its order:
     test-split metrics, per-clip scores, the training stage's metrics.json (its run id)."""
-    run, stages = config["run"], evaluated_stages(config)
+    run, evaluated = config["run"], evaluated_phases(config)
     return {
-        "metrics": [str(paths.metrics_json(run, v, s, st, TEST_SPLIT)) for v, s, st in stages],
-        "scores": [str(paths.scores_csv(run, v, s, st, TEST_SPLIT)) for v, s, st in stages],
-        "summaries": [str(paths.stage_metrics_json(paths.captioner_dir(run, v, s, st)))
-                      for v, s, st in stages],
+        "metrics": [str(paths.metrics_json(run, v, s, ph, TEST_SPLIT)) for v, s, ph in evaluated],
+        "scores": [str(paths.scores_csv(run, v, s, ph, TEST_SPLIT)) for v, s, ph in evaluated],
+        "summaries": [str(paths.stage_metrics_json(paths.captioner_dir(run, v, s, ph)))
+                      for v, s, ph in evaluated],
     }
 
 
 def evaluation_models():
-    """The labels of the tables' inputs: VARIANT:SEED:STAGE each."""
-    return [f"{v}:{s}:{st}" for v, s, st in evaluated_stages(config)]
+    """The labels of the tables' inputs: VARIANT:SEED:PHASE each."""
+    return [f"{v}:{s}:{ph}" for v, s, ph in evaluated_phases(config)]
 
 
 # The report's menu sorts categories by name: the numbers keep tables first, then figures.
@@ -171,6 +171,6 @@ def training_targets():
     run = config["run"]
     targets = [str(paths.stage_metrics_json(paths.encoder_dir(run, phase)))
                for phase in ("frozen", "finetune")]
-    targets += [str(paths.stage_metrics_json(paths.captioner_dir(run, variant, seed, stage)))
-                for variant, seed, stage in captioner_stages(config)]
+    targets += [str(paths.stage_metrics_json(paths.captioner_dir(run, variant, seed, phase)))
+                for variant, seed, phase in captioner_stages(config)]
     return targets

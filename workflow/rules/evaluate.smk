@@ -3,8 +3,8 @@
 from maac.dvc_stages import scores_files
 
 RUN_NAME = config["run"]
-# one (variant, seed, stage, split) of the wildcards
-WILD = ("{variant}", "{seed}", "{stage}", "{split}")
+# one (variant, seed, phase, split) of the wildcards
+WILD = ("{variant}", "{seed}", "{phase}", "{split}")
 
 
 rule decode:
@@ -21,7 +21,7 @@ rule decode:
     conda:
         MAAC_ENV
     log:
-        log_path("decode", "{variant}_seed{seed}_{stage}_{split}"),
+        log_path("decode", "{variant}_seed{seed}_{phase}_{split}"),
     shell:
         "maac decode --checkpoint {input.checkpoint:q} --encoder {input.encoder:q}"
         " --features {input.features:q}"
@@ -42,18 +42,18 @@ rule evaluate:
     conda:
         MAAC_ENV
     log:
-        log_path("evaluate", "{variant}_seed{seed}_{stage}_{split}"),
+        log_path("evaluate", "{variant}_seed{seed}_{phase}_{split}"),
     shell:
         "maac evaluate {input.captions:q} {input.references:q} --out {output.metrics:q}"
         " --scores {output.scores:q} --run {params.run:q} --variant {wildcards.variant}"
-        " --seed {wildcards.seed} --stage {wildcards.stage} --split {wildcards.split}"
+        " --seed {wildcards.seed} --phase {wildcards.phase} --split {wildcards.split}"
         " --settings {params.settings:q} 2>&1 | tee {log:q}"
 
 
 rule bundle:
     input:
         checkpoint=lambda wildcards: str(paths.best_pt(paths.captioner_dir(
-            RUN_NAME, wildcards.variant, wildcards.seed, final_stage(wildcards.variant)))),
+            RUN_NAME, wildcards.variant, wildcards.seed, final_phase(wildcards.variant)))),
         encoder=rules.encoder_finetune.output.best,
         vocab=rules.text.output.vocab,
         keywords=rules.text.output.keywords,
