@@ -29,7 +29,7 @@ from maac.text.vocabulary import EOS_ID, PAD_ID, Vocabulary
 from maac.training.augment import EncoderAugment
 from maac.training.cider import CiderD
 from maac.training.loop import LoopConfig, Recipe, TrainingError, train
-from maac.training.settings import stage_settings
+from maac.training.settings import LoopSettings, stage_settings
 from maac.training.state import TrainingStateError
 from tests.conftest import REPO
 
@@ -337,8 +337,9 @@ class ToyRecipe(Recipe):
 
 
 def _loop(out: Path, identity: dict[str, str], epochs: int = 3) -> LoopConfig:
-    return LoopConfig("toy", epochs, 0.01, 0.98, 1.0, "val_neg_mse", outputs_in(out),
-                      torch.device("cpu"),
+    loop = LoopSettings(epochs=epochs, lr=0.01, batch_size=4, optimizer="adam", lr_decay=0.98,
+                        grad_clip=1.0)
+    return LoopConfig("toy", loop, "val_neg_mse", outputs_in(out), torch.device("cpu"),
                       identity, progress=False)
 
 
@@ -765,3 +766,24 @@ def test_train_settings_are_read_by_the_one_parser(
                  *stage_args(files, "labels"), "--no-tracking"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"maac: error: {message}") and "\n" not in err
+
+
+def test_loop_settings_are_typed_once_from_the_validated_sections(demo_config: dict) -> None:
+    """One typed view of the loop and phase sections: YAML's 2 becomes 2.0 where the field is a
+    float, a missing key is named, and every key of captioner.ce/rl is a field."""
+    from maac.training.settings import CEPhase, RLPhase, typed
+
+    settings = stage_settings(demo_config, "captioner_ce")
+    settings["training"] = {**settings["training"], "grad_clip": 2}
+    loop = LoopSettings.of(settings, settings["captioner"]["ce"])
+    assert loop.grad_clip == 2.0 and isinstance(loop.grad_clip, float)
+    assert loop.epochs == demo_config["captioner"]["ce"]["epochs"]
+    assert loop.optimizer == demo_config["training"]["optimizer"]
+    ce = typed(CEPhase, demo_config["captioner"]["ce"])
+    assert ce.label_smoothing == demo_config["captioner"]["ce"]["label_smoothing"]
+    for phase, cls in (("ce", CEPhase), ("rl", RLPhase)):  # no config key goes unread
+        fields = set(cls.__dataclass_fields__) | {"epochs", "lr"}
+        assert set(demo_config["captioner"][phase]) == fields
+    with pytest.raises(KeyError, match="label_smoothing"):
+        typed(CEPhase, {k: v for k, v in demo_config["captioner"]["ce"].items()
+                        if k != "label_smoothing"})

@@ -38,6 +38,7 @@ import torchaudio.functional as AF
 from torch import Tensor
 
 from maac.models.resnet38 import ResNet38Trunk
+from maac.training.settings import SpecAugmentSettings, typed
 
 # How much each hook point has pooled time and frequency (2x2 pools from the input).
 POOLING = {"bn0": 1, "conv_block1": 2, "layer1": 2, "layer2": 4, "layer3": 8, "layer4": 16}
@@ -57,8 +58,8 @@ def stripe_mask(shape: tuple[int, int, int, int], counts: tuple[int, int],
 
 def stripe_sizes(spec_cfg: dict[str, Any]) -> tuple[tuple[int, int], tuple[int, int]]:
     """(time_masks, freq_masks) and (time_width, freq_width) of a ``specaugment`` section."""
-    return ((int(spec_cfg["time_masks"]), int(spec_cfg["freq_masks"])),
-            (int(spec_cfg["time_width"]), int(spec_cfg["freq_width"])))
+    s = typed(SpecAugmentSettings, spec_cfg)
+    return (s.time_masks, s.freq_masks), (s.time_width, s.freq_width)
 
 
 def mask_input(features: Tensor, lengths: Tensor, trunk: ResNet38Trunk,

@@ -55,7 +55,14 @@ from maac.training.batches import FrozenEncoderOutputs, Split, chunks, epoch_ord
 from maac.training.cider import CiderD
 from maac.training.encoder_stage import load_encoder_checkpoint
 from maac.training.loop import Recipe
-from maac.training.settings import CAPTIONER_ARCH, ENCODER_ARCH
+from maac.training.settings import (
+    CAPTIONER_ARCH,
+    ENCODER_ARCH,
+    CEPhase,
+    LoopSettings,
+    RLPhase,
+    typed,
+)
 from maac.training.state import file_sha256
 
 
@@ -65,10 +72,10 @@ def words_of(tokens: Tensor, lengths: Tensor, vocab: Vocabulary) -> list[list[st
             zip(tokens.tolist(), lengths.tolist(), strict=True)]
 
 
-def teacher_forcing(ce_cfg: dict[str, Any], epoch: int) -> float:
-    """Probability of feeding the reference word at ``epoch`` (0-based), linear over epochs."""
-    start, end = float(ce_cfg["teacher_forcing_start"]), float(ce_cfg["teacher_forcing_end"])
-    epochs = int(ce_cfg["epochs"])
+def teacher_forcing(ce: CEPhase, epochs: int, epoch: int) -> float:
+    """Probability of feeding the reference word at ``epoch`` (0-based) of ``epochs``, linear
+    from ``ce.teacher_forcing_start`` to ``ce.teacher_forcing_end`` (docs/fidelity.md row 19)."""
+    start, end = ce.teacher_forcing_start, ce.teacher_forcing_end
     return start if epochs <= 1 else start + (end - start) * epoch / (epochs - 1)
 
 
@@ -111,22 +118,31 @@ class CaptionerRecipe(Recipe):
 
     model: CaptionModel
     phase = ""  # "ce" or "rl": the config section ``captioner.{phase}``
+    phase_type: type[CEPhase] | type[RLPhase]
 
     def __init__(
         self, settings: dict[str, Any], train: Split, val: Split, vocab: Vocabulary,
-        model: CaptionModel, device: torch.device, seed: int, cache: bool, no_audio: bool = False,
+        model: CaptionModel, device: torch.device, seed: int, cache: bool | None = None,
+        no_audio: bool = False,
     ) -> None:
+        """``cache``: the frozen encoder's outputs computed once (default: the phase's
+        ``cache_encoder``)."""
         self.settings, self.train_split, self.val, self.vocab = settings, train, val, vocab
         self.device, self.seed, self.no_audio = device, seed, no_audio
-        self.batch_size = int(settings["training"]["batch_size"])
-        self.max_length = int(settings["decoding"]["max_length"])
+        section = settings["captioner"][self.phase]
+        self.loop = LoopSettings.of(settings, section)
+        self.phase_settings = typed(self.phase_type, section)
+        self.batch_size = self.loop.batch_size
+        self.max_length = settings["decoding"]["max_length"]
+        if cache is None:
+            cache = self.phase_settings.cache_encoder
         self.model = model.to(device)
         for p in self.model.encoder.parameters():
             p.requires_grad_(False)
         self.model.encoder.eval()
         autocast = device.type == "cuda"
         augment = None  # SpecAugment of the training input: the encoder runs on every batch
-        if settings["captioner"][self.phase]["specaugment"]:
+        if self.phase_settings.specaugment:
             augment = InputSpecAugment(settings["encoder"]["specaugment"])
         self.train_out = FrozenEncoderOutputs(self.model.encoder, train, self.batch_size, device,
                                               cache, autocast, augment)
@@ -191,11 +207,11 @@ class CaptionerRecipe(Recipe):
 class CERecipe(CaptionerRecipe):
     """Stage 2: cross-entropy with label smoothing and scheduled sampling."""
 
-    phase = "ce"
+    phase, phase_type = "ce", CEPhase
+    phase_settings: CEPhase
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.ce = self.settings["captioner"]["ce"]
         self.pairs = [(i, j) for i, caps in enumerate(self.train_split.captions or [])
                       for j in range(len(caps))]
 
@@ -208,9 +224,11 @@ class CERecipe(CaptionerRecipe):
         assert captions is not None
         out = self.encoder_outputs(self.train_out, [i for i, _ in batch])
         tokens = pad_tokens([captions[i][j] for i, j in batch], self.device)
-        logits = self.decode(out, tokens[:, :-1], teacher_forcing(self.ce, epoch))
+        p_truth = teacher_forcing(self.phase_settings, self.loop.epochs, epoch)
+        logits = self.decode(out, tokens[:, :-1], p_truth)
         loss = smoothed_cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                      tokens[:, 1:].reshape(-1), float(self.ce["label_smoothing"]))
+                                      tokens[:, 1:].reshape(-1),
+                                      self.phase_settings.label_smoothing)
         return loss, len(batch)
 
     def decode(self, out: EncoderOutput, inputs: Tensor, p_truth: float) -> Tensor:
@@ -248,13 +266,13 @@ def scst_loss(advantage: Tensor, logprobs: Tensor, lengths: Tensor) -> Tensor:
 class SCSTRecipe(CaptionerRecipe):
     """Stage 3: self-critical sequence training with CIDEr-D rewards and a greedy baseline."""
 
-    phase = "rl"
+    phase, phase_type = "rl", RLPhase
+    phase_settings: RLPhase
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        rl = self.settings["captioner"]["rl"]
-        self.n = int(rl["samples_per_clip"])
-        self.sample_dropout = bool(rl["sample_dropout"])
+        self.n = self.phase_settings.samples_per_clip
+        self.sample_dropout = self.phase_settings.sample_dropout
         self.reward = reward_scorer(self.train_split, self.vocab)
         self.rewards: list[float] = []
         self.baselines: list[float] = []

@@ -28,7 +28,7 @@ from maac.models.keyword_encoder import KeywordEncoder, keyword_loss
 from maac.training.augment import EncoderAugment
 from maac.training.batches import Split, chunks, epoch_order
 from maac.training.loop import Recipe
-from maac.training.settings import ENCODER_ARCH
+from maac.training.settings import ENCODER_ARCH, LoopSettings
 
 ENCODER_FORMAT = "maac-encoder/1"
 
@@ -97,8 +97,9 @@ class EncoderRecipe(Recipe):
             raise ValueError("the encoder stage needs keyword labels")
         self.cfg = settings["encoder"]
         self.phase, self.train_split, self.val, self.device = phase, train, val, device
-        self.seed, self.batch_size = seed, int(settings["training"]["batch_size"])
-        n_mels = int(settings["audio"]["n_mels"])
+        self.seed = seed
+        self.batch_size = LoopSettings.of(settings, self.cfg[phase]).batch_size
+        n_mels = settings["audio"]["n_mels"]
         num_keywords = train.labels.shape[1]
         self.model = build_keyword_encoder(self.cfg, num_keywords, n_mels)
         if init is not None:

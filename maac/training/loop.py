@@ -39,8 +39,10 @@ from torch import Tensor
 from maac.atomic import atomic_file
 from maac.errors import MaacError
 from maac.models.checkpoint import save_checkpoint
+from maac.training.settings import LoopSettings
 from maac.training.state import load_state, rng_state, save_state, set_rng_state
 
+OPTIMIZERS = {"adam": torch.optim.Adam}  # training.optimizer: [paper] Adam
 TIMINGS = ("samples_per_s", "train_seconds")  # per-epoch keys that vary from run to run
 
 
@@ -115,10 +117,7 @@ class StageOutputs:
 @dataclass
 class LoopConfig:
     stage: str  # e.g. "encoder_frozen"
-    epochs: int
-    lr: float
-    lr_decay: float  # [paper] 0.98 per epoch
-    grad_clip: float
+    loop: LoopSettings  # epochs, lr, optimizer, lr_decay, grad_clip
     metric: str  # validation metric to maximise
     outputs: StageOutputs
     device: torch.device
@@ -142,8 +141,8 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
         path.mkdir(parents=True, exist_ok=True)
     state_path = out.state
     params = recipe.trainable()
-    optimizer = torch.optim.Adam(params, lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
+    optimizer = OPTIMIZERS[cfg.loop.optimizer](params, lr=cfg.loop.lr)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.loop.lr_decay)
     autocast = cfg.device.type == "cuda"
 
     history: list[dict[str, Any]] = []
@@ -163,13 +162,13 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
     run_id = tracker.start(run_id)
 
     try:
-        if cfg.epochs == 0 and start == 0:  # nothing to train: the input model is the result
+        if cfg.loop.epochs == 0 and start == 0:  # nothing to train: the input model is the result
             record = {"epoch": 0, **recipe.validate()}
             history.append(record)
             best = {"epoch": 0, "value": record[cfg.metric]}
             _save_best(recipe, out.best, record, cfg)
             tracker.log_epoch(record, 0)
-        for epoch in range(start, cfg.epochs):
+        for epoch in range(start, cfg.loop.epochs):
             record = _epoch(recipe, cfg, epoch, optimizer, scheduler, params, autocast)
             record.update(recipe.validate())
             history.append(record)
@@ -186,7 +185,7 @@ def train(recipe: Recipe, cfg: LoopConfig, tracker: Tracker | None = None) -> di
             tracker.log_epoch(record, epoch + 1)
             shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items()
                               if k != "epoch" and isinstance(v, float))
-            print(f"{cfg.stage} epoch {epoch + 1}/{cfg.epochs}: {shown}", flush=True)
+            print(f"{cfg.stage} epoch {epoch + 1}/{cfg.loop.epochs}: {shown}", flush=True)
         summary = {**_summary(cfg, history, best), "run_id": run_id}  # the stage's MLflow run
         with atomic_file(out.metrics) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -215,7 +214,7 @@ def _epoch(recipe: Recipe, cfg: LoopConfig, epoch: int, optimizer: torch.optim.O
     batches = recipe.batches(epoch)
     lr = optimizer.param_groups[0]["lr"]
     total_loss, samples, begin = 0.0, 0, time.perf_counter()
-    bar = _bar(batches, f"{cfg.stage} {epoch + 1}/{cfg.epochs}", cfg.progress)
+    bar = _bar(batches, f"{cfg.stage} {epoch + 1}/{cfg.loop.epochs}", cfg.progress)
     for b, batch in enumerate(bar, 1):
         with torch.autocast(cfg.device.type, dtype=torch.bfloat16, enabled=autocast):
             loss, n = recipe.step(batch, epoch)
@@ -224,7 +223,7 @@ def _epoch(recipe: Recipe, cfg: LoopConfig, epoch: int, optimizer: torch.optim.O
             _stop(cfg, epoch, b, len(batches), f"the loss is {value}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+        norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.loop.grad_clip))
         if not math.isfinite(norm):
             _stop(cfg, epoch, b, len(batches), f"the gradient norm is {norm}")
         optimizer.step()
@@ -280,7 +279,7 @@ def _summary(cfg: LoopConfig, history: list[dict[str, Any]], best: dict[str, Any
         "best": best["value"],
         **interval,
         "final": history[-1] if history else {},
-        "epochs": cfg.epochs,
+        "epochs": cfg.loop.epochs,
         "train_seconds": seconds,
         "samples_per_s": samples / seconds if seconds else 0.0,
         "device": cfg.device.type,

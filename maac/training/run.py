@@ -21,6 +21,7 @@ from maac.text.keywords import KeywordTable
 from maac.text.vocabulary import Vocabulary
 from maac.training.batches import load_split
 from maac.training.loop import LoopConfig, NoTracker, Recipe, StageOutputs, Tracker, train
+from maac.training.settings import LoopSettings
 from maac.training.state import file_sha256, seed_everything
 
 
@@ -101,8 +102,7 @@ class _Stage:
     identity: dict[str, str]  # after stage and config_hash, before the input hashes
     tags: dict[str, str]  # maac.* tags before the config hash
     run_name: str
-    epochs: int
-    lr: float
+    phase: dict[str, Any]  # the phase's config section (its epochs and lr)
     metric: str
     extra: Callable[[], dict[str, Any]]  # written into metrics.json
     recipe: Callable[[torch.device, dict[str, Path], dict[str, str]], Recipe]
@@ -121,10 +121,8 @@ def _run_stage(settings: dict[str, Any], files: StageFiles, stage: _Stage,
                 **hashes}
     seed_everything(stage.seed)
     recipe = stage.recipe(device, inputs, hashes)
-    cfg = LoopConfig(stage.name, stage.epochs, stage.lr,
-                     float(settings["training"]["lr_decay"]),
-                     float(settings["training"]["grad_clip"]), stage.metric, files.outputs,
-                     device, identity, runtime.progress, stage.extra())
+    cfg = LoopConfig(stage.name, LoopSettings.of(settings, stage.phase), stage.metric,
+                     files.outputs, device, identity, runtime.progress, stage.extra())
     tags = {"maac.stage": stage.name, **stage.tags, "maac.config_hash": identity["config_hash"],
             **{f"maac.{k}": v for k, v in hashes.items()}}
     return train(recipe, cfg, _tracker(runtime, settings, stage.run_name, tags))
@@ -143,8 +141,7 @@ def run_encoder(settings: dict[str, Any], phase: str, files: StageFiles,
         raise MaacError(f"{name}: settings name pretrained.file "
                         f"{settings['pretrained']['file']!r}; pass it as --pretrained")
     splits = settings["dataset"]["splits"]
-    seed = int(settings["seed"])
-    enc = settings["encoder"][phase]
+    seed = settings["seed"]
 
     def recipe(device: torch.device, inputs: dict[str, Path], hashes: dict[str, str]) -> Recipe:
         train_split = load_split(inputs["features_train"], splits["train"],
@@ -157,8 +154,8 @@ def run_encoder(settings: dict[str, Any], phase: str, files: StageFiles,
                              pretrained=files.pretrained if phase == "frozen" else None)
 
     extra = {"phase": phase, "pretrained": files.pretrained is not None and phase == "frozen"}
-    stage = _Stage(name, "labels", seed, {"seed": str(seed)}, {}, name, int(enc["epochs"]),
-                   float(enc["lr"]), "val_map", lambda: extra, recipe)
+    stage = _Stage(name, "labels", seed, {"seed": str(seed)}, {}, name,
+                   settings["encoder"][phase], "val_map", lambda: extra, recipe)
     return _run_stage(settings, files, stage, runtime)
 
 
@@ -182,7 +179,6 @@ def run_captioner(settings: dict[str, Any], phase: str, variant: str, seed: int,
         raise MaacError(f"{name}: no --init given (the "
                         f"{'encoder' if phase == 'ce' else 'CE'} checkpoint)")
     splits = settings["dataset"]["splits"]
-    sub = settings["captioner"][phase]
 
     def recipe(device: torch.device, inputs: dict[str, Path], hashes: dict[str, str]) -> Recipe:
         vocab = Vocabulary.load(inputs["vocab"])
@@ -199,10 +195,9 @@ def run_captioner(settings: dict[str, Any], phase: str, variant: str, seed: int,
         val_split = load_split(inputs["features_validation"], splits["validation"],
                                captions=inputs["captions_validation"],
                                audio_cfg=settings["audio"])
-        cache = bool(sub.get("cache_encoder", True))
         recipe_type = CERecipe if phase == "ce" else SCSTRecipe
-        return recipe_type(settings, train_split, val_split, vocab, model, device, seed, cache,
-                           no_audio)
+        return recipe_type(settings, train_split, val_split, vocab, model, device, seed,
+                           no_audio=no_audio)
 
     def extra() -> dict[str, Any]:
         return {"variant": variant, "seed": seed, "no_audio": no_audio,
@@ -213,5 +208,5 @@ def run_captioner(settings: dict[str, Any], phase: str, variant: str, seed: int,
     spec = _Stage(name, "captions", seed,
                   {"variant": variant, "seed": str(seed), "no_audio": str(no_audio)},
                   {"maac.variant": variant, "maac.seed": str(seed)}, run_name,
-                  int(sub["epochs"]), float(sub["lr"]), "val_cider_d", extra, recipe)
+                  settings["captioner"][phase], "val_cider_d", extra, recipe)
     return _run_stage(settings, files, spec, runtime)
