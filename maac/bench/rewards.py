@@ -17,11 +17,11 @@ import numpy as np
 
 from maac.bench.timing import alternate, speed_result
 from maac.errors import MaacError
-from maac.paths import CLOTHO_SAMPLES
+from maac.paths import sample_captions_csv
 from maac.text.normalize import normalize
 from maac.training.cider import CiderD
 
-CLOTHO_CAPTIONS = CLOTHO_SAMPLES / "captions" / "clotho_captions_development.csv"
+CLOTHO_CAPTIONS = sample_captions_csv("development")
 
 
 def reference_corpus(clips: int, seed: int) -> tuple[dict[str, list[list[str]]], str]:

@@ -18,10 +18,11 @@ import yaml
 
 from maac.bench.timing import machine
 from maac.config import load_config
-from maac.paths import CLOTHO_SAMPLES, REPO, features_h5, vocab_json
+from maac.paths import CLOTHO_SAMPLE_CLIPS, REPO, features_h5, vocab_json
+from maac.paths import DEMO_CONFIG as DEMO_CONFIG_FILE
 
-CLOTHO_CLIPS = CLOTHO_SAMPLES / "audio_samples"
-DEMO_CONFIG = REPO / "config" / "demo.yaml"
+CLOTHO_CLIPS = CLOTHO_SAMPLE_CLIPS
+DEMO_CONFIG = REPO / DEMO_CONFIG_FILE
 DEMO_VOCAB, DEMO_KEYWORDS = 170, 40  # about the demo's text layer
 PAPER_VOCAB, PAPER_KEYWORDS = 4368, 300  # the paper's vocabulary, our keyword table
 

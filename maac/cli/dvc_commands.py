@@ -33,6 +33,6 @@ def register(sub: Any, default_config: Path) -> None:
                                         "config/config.yaml (the source checkout's)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; fail when the file differs from the generated one")
-    p.add_argument("--out", type=Path, default=paths.REPO / "dvc.yaml",
+    p.add_argument("--out", type=Path, default=paths.REPO / paths.DVC_YAML,
                    help="default: dvc.yaml of the source checkout")
     p.set_defaults(handler=_dvc_yaml)

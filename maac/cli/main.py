@@ -16,8 +16,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
+from maac import paths
 from maac.cli import (
     audio_commands,
     bench_commands,
@@ -32,7 +32,7 @@ from maac.cli import (
 )
 from maac.errors import DEBUG_ENV, fault_line
 
-DEFAULT_CONFIG = Path("config/config.yaml")
+DEFAULT_CONFIG = paths.CONFIG
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from maac import paths
 from maac.config import load_config, parse_settings
 from maac.errors import MaacError
 from maac.models.variants import VARIANTS
@@ -67,7 +68,6 @@ def _captioner(args: argparse.Namespace) -> None:
 
 
 def _prior(args: argparse.Namespace) -> None:
-    from maac import paths
     from maac.text.vocabulary import Vocabulary
     from maac.training.baselines import caption_prior
     from maac.training.batches import read_encoded_captions
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m maac.cli.train_commands WHAT ...``: the train subcommands on their own."""
     parser = argparse.ArgumentParser(prog="maac train")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    register(sub, Path("config/config.yaml"))
+    register(sub, paths.CONFIG)
     args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
     try:
         args.handler(args)
