@@ -4,8 +4,8 @@
 44.1 -> 32 kHz), a kernel of ``new`` phases x (``orig`` + 2 * width) taps and applies it as a
 dense strided convolution, although each phase has only about 2 * width non-zero taps. Here the
 same kernel is applied by blocks of 32 consecutive phases to just the span of taps they use:
-the same sums (to float rounding), 7.7 times fewer multiplications at 44.1 -> 32 kHz (blocks of
-8 phases do 20 times fewer, but as more, smaller products they ran 3x slower). For ratios with
+the same sums (to float rounding), 7.7 times fewer multiplications at 44.1 -> 32 kHz (why 32:
+docs/performance.md, "Log-mel front end"). For ratios with
 few phases (48 -> 32 kHz is 3/2) the dense kernel is already small, and torchaudio's own path
 is used.
 """
