@@ -22,7 +22,7 @@ demo: $(STAMP)
 	maac summary --config config/demo.yaml
 
 test: $(STAMP)
-	pytest
+	pytest --durations=15
 
 bench: $(STAMP)
 	maac bench
