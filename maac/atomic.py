@@ -19,14 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from maac.errors import MaacError, os_error_line
-from maac.paths import OUTPUT_MARKER
+from maac.paths import OUTPUT_MARKER as MARKER
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 log = logging.getLogger(__name__)
 
-MARKER = OUTPUT_MARKER
-"""Written last into a folder that a command produced: what wrote it and the files it holds."""
+# MARKER is written last into a folder that a command produced: what wrote it, the files it holds
 _TOOL_FILES = {MARKER, ".snakemake_timestamp"}  # Snakemake touches this in directory() outputs
 
 

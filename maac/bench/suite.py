@@ -16,13 +16,12 @@ from typing import Any
 
 import yaml
 
+from maac import paths
 from maac.bench.timing import machine
 from maac.config import load_config
 from maac.paths import CLOTHO_SAMPLE_CLIPS, REPO, features_h5, vocab_json
-from maac.paths import DEMO_CONFIG as DEMO_CONFIG_FILE
 
-CLOTHO_CLIPS = CLOTHO_SAMPLE_CLIPS
-DEMO_CONFIG = REPO / DEMO_CONFIG_FILE
+DEMO_CONFIG = REPO / paths.DEMO_CONFIG  # the source checkout's, wherever this runs
 DEMO_VOCAB, DEMO_KEYWORDS = 170, 40  # about the demo's text layer
 PAPER_VOCAB, PAPER_KEYWORDS = 4368, 300  # the paper's vocabulary, our keyword table
 
@@ -48,8 +47,8 @@ QUICK = Sizes(True, 1, 3, 0.125, 4, 2.0, 2, 8, 2, (1.0, 2.0))
 def _frontend(s: Sizes, paper: dict[str, Any], work: Path) -> dict[str, Any]:
     from maac.bench import frontend
 
-    clips = sorted(CLOTHO_CLIPS.glob("*.wav")) if not s.quick else []
-    source = str(CLOTHO_CLIPS)
+    clips = sorted(CLOTHO_SAMPLE_CLIPS.glob("*.wav")) if not s.quick else []
+    source = str(CLOTHO_SAMPLE_CLIPS)
     if not clips:
         count, seconds = (2, (1.0, 2.0)) if s.quick else (10, (15.0, 30.0))
         clips = frontend.synthetic_clips(work / "frontend", count, seconds=seconds)
